@@ -1,0 +1,1 @@
+"""Operator and developer tooling: CloudFormation protocol harness, drift check, rehearsal, benchmarks."""
