@@ -18,7 +18,6 @@ os.environ.pop("AWS_PROFILE", None)
 
 import moto  # noqa: F401  (must precede every boto3 client)
 import pytest
-from support import secret_scan
 
 from arda_ops.cfn_protocol import EventFactory, ResponseReceiver
 
