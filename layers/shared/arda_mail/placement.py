@@ -23,6 +23,9 @@ SPF_VALUE = "v=spf1 include:spf.mtasv.net ~all"
 DMARC_VALUE = "v=DMARC1; p=quarantine; sp=quarantine; rua=mailto:dmarc-reports@arda.cards"
 #: Name of the Route 53 delegation role in the Platform Root account (``root/template.yaml``).
 ROOT_DELEGATION_ROLE_NAME = "ArdaMailsNsDelegationRole"
+#: IAM path of the custom-resource functions' roles. It keeps them outside the ``{fqn}-*`` name pattern
+#: the runtime roles trust, so a custom-resource function can never assume a runtime role.
+FUNCTION_ROLE_PATH = "/partition-mail/"
 #: Stack name of the Platform Root side.
 ROOT_STACK_NAME = "PlatformRoot-ArdaMailsDelegation"
 
@@ -122,6 +125,10 @@ class PartitionPlacement:
     def ns_delegation_function_role_name(self) -> str:
         """The NS-delegation function's role: the only principal the Platform Root role trusts."""
         return f"{self.fqn}-EmailNsDelegationFunctionRole"
+
+    def ns_delegation_function_role_arn(self, account_id: str) -> str:
+        """The ARN the Platform Root role's trust names (path included)."""
+        return f"arn:aws:iam::{account_id}:role{FUNCTION_ROLE_PATH}{self.ns_delegation_function_role_name}"
 
     @property
     def runtime_role_name_pattern(self) -> str:

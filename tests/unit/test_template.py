@@ -1,0 +1,211 @@
+"""The partition stack, rendered for every active partition and compared with the placement function."""
+
+from __future__ import annotations
+
+import pytest
+from support.cfn_render import Renderer
+
+from arda_mail.partitions import active_partition_names
+from arda_mail.placement import FUNCTION_ROLE_PATH, partition_placement
+from arda_ops import samconfig, template_mappings
+from arda_ops.handlers import REPO_ROOT
+from arda_ops.sam_translate import load_sam, sam_to_cfn
+
+TEMPLATE = REPO_ROOT / "template.yaml"
+CUSTOM_TYPES = {"Custom::PostmarkDomain", "Custom::PostmarkDomainVerification", "Custom::NsDelegation"}
+
+
+@pytest.fixture(scope="module")
+def cfn():
+    return sam_to_cfn(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def sam():
+    return load_sam(TEMPLATE)
+
+
+def render(cfn, partition, **params):
+    return Renderer(
+        cfn, {"Partition": partition, "PostmarkAccountToken": "x", **params}, partition_placement(partition).stack_name
+    )
+
+
+def test_generated_blocks_are_up_to_date():
+    assert template_mappings.main(["--check"]) == 0
+    assert samconfig.main(["--check"]) == 0
+
+
+def test_partition_parameter_allows_exactly_the_active_partitions(sam):
+    assert sam["Parameters"]["Partition"]["AllowedValues"] == list(active_partition_names())
+    assert set(sam["Mappings"]["Partitions"]) == set(active_partition_names())
+
+
+def test_token_parameter_is_noecho_and_never_output(sam):
+    assert sam["Parameters"]["PostmarkAccountToken"]["NoEcho"] is True
+    assert "Default" not in sam["Parameters"]["PostmarkAccountToken"]
+    refs_to_token = [k for k, v in sam["Outputs"].items() if "'Ref': 'PostmarkAccountToken'" in str(v)]
+    assert refs_to_token == []
+    users = [k for k, v in sam["Resources"].items() if "'Ref': 'PostmarkAccountToken'" in str(v)]
+    assert users == ["PostmarkAccountTokenSecret"]
+
+
+@pytest.mark.parametrize("partition", active_partition_names())
+def test_rendered_names_equal_placement(cfn, partition):
+    p = partition_placement(partition)
+    r = render(cfn, partition)
+    mail = p.mail
+    assert r.resource("MailZone")["Properties"]["Name"] == mail.mail_domain
+    assert r.resource("SpfRecord")["Properties"]["Name"] == mail.spf_host
+    assert r.resource("SpfRecord")["Properties"]["ResourceRecords"] == [f'"{mail.spf_value}"']
+    assert r.resource("DmarcRecord")["Properties"]["Name"] == mail.dmarc_host
+    assert r.resource("DmarcRecord")["Properties"]["ResourceRecords"] == [f'"{mail.dmarc_value}"']
+    domain = r.resource("PostmarkDomain")["Properties"]
+    assert (domain["DomainName"], domain["ReturnPathDomain"]) == (mail.postmark_domain_name, mail.return_path_host)
+    ns = r.resource("NsDelegation")["Properties"]
+    assert (ns["DelegatedZoneName"], ns["ParentZoneName"]) == (mail.mail_domain, mail.parent_zone_name)
+    assert "ParentZoneId" not in ns
+    assert "DelegationRoleArn" not in ns
+    assert r.resource("PostmarkAccountTokenSecret")["Properties"]["Name"] == p.account_token_secret_name
+    assert r.resource("EncryptionKeySecret")["Properties"]["Name"] == p.encryption_key_secret_name
+    assert r.resource("EmailDnsProvisioningRole")["Properties"]["RoleName"] == p.dns_provisioning_role_name
+    assert r.resource("EmailEncryptionKeyFallbackRole")["Properties"]["RoleName"] == p.encryption_key_fallback_role_name
+    fn_role = r.resource("NsDelegationFunctionRole")["Properties"]
+    assert (fn_role["Path"], fn_role["RoleName"]) == (FUNCTION_ROLE_PATH, p.ns_delegation_function_role_name)
+    exports = {name: out["Export"]["Name"] for name, out in r.outputs().items() if "Export" in out}
+    assert exports == p.exports.as_dict()
+
+
+def test_parent_zone_id_and_delegation_role_parameters(cfn):
+    r = render(cfn, "dev", ParentZoneId="Z0123456789ABC", DelegationRoleArn="arn:aws:iam::111111111111:role/R")
+    ns = r.resource("NsDelegation")["Properties"]
+    assert ns["ParentZoneId"] == "Z0123456789ABC"
+    assert "ParentZoneName" not in ns
+    assert ns["DelegationRoleArn"] == "arn:aws:iam::111111111111:role/R"
+    statements = r.resource("NsDelegationFunctionRole")["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert statements[0] == {
+        "Sid": "AssumeDelegationRole",
+        "Effect": "Allow",
+        "Action": "sts:AssumeRole",
+        "Resource": "arn:aws:iam::111111111111:role/R",
+    }
+
+
+@pytest.mark.parametrize("role", ["EmailDnsProvisioningRole", "EmailEncryptionKeyFallbackRole"])
+@pytest.mark.parametrize("partition", active_partition_names())
+def test_runtime_role_trust_is_one_conditioned_statement(cfn, partition, role):
+    trust = render(cfn, partition).resource(role)["Properties"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "ArnLike": {
+                    "aws:PrincipalArn": f"arn:aws:iam::123456789012:role/{partition_placement(partition).runtime_role_name_pattern}"
+                }
+            },
+        }
+    ]
+
+
+def test_runtime_role_permissions_are_exactly_the_brief(cfn):
+    r = render(cfn, "dev")
+    dns = r.resource("EmailDnsProvisioningRole")["Properties"]["Policies"]
+    assert len(dns) == 1
+    assert dns[0]["PolicyDocument"]["Statement"] == [
+        {
+            "Sid": "MailZoneRecords",
+            "Effect": "Allow",
+            "Action": ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
+            "Resource": "arn:aws:route53:::hostedzone/<Ref MailZone>",
+        },
+        {"Sid": "FindZoneByName", "Effect": "Allow", "Action": "route53:ListHostedZonesByName", "Resource": "*"},
+    ]
+    fallback = r.resource("EmailEncryptionKeyFallbackRole")["Properties"]["Policies"]
+    assert fallback[0]["PolicyDocument"]["Statement"] == [
+        {
+            "Sid": "ReadEncryptionKey",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": "<Ref EncryptionKeySecret>*",
+        }
+    ]
+    all_actions = str(dns) + str(fallback)
+    assert "route53:GetChange" not in all_actions
+    for res in ("EmailDnsProvisioningRole", "EmailEncryptionKeyFallbackRole"):
+        props = r.resource(res)["Properties"]
+        assert "ManagedPolicyArns" not in props
+        assert "Path" not in props  # the runtime's ArnLike pattern expects the root path
+
+
+def test_secrets(cfn):
+    r = render(cfn, "prod")
+    token = r.resource("PostmarkAccountTokenSecret")
+    key = r.resource("EncryptionKeySecret")
+    assert token["Properties"]["SecretString"] == "x"  # the NoEcho parameter's value
+    assert key["Properties"]["GenerateSecretString"]["PasswordLength"] == 64
+    assert "SecretString" not in key["Properties"]
+    for secret in (token, key):
+        assert (secret["DeletionPolicy"], secret["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
+def test_stateful_resources_have_deliberate_policies(cfn):
+    resources = cfn["Resources"]
+    assert resources["MailZone"]["DeletionPolicy"] == "Retain"
+    assert resources["PostmarkDomain"]["DeletionPolicy"] == "Delete"
+
+
+def test_dependencies(cfn):
+    r = render(cfn, "dev")
+    dkim = r.resource("DkimRecord")["Properties"]
+    assert dkim["Name"] == "<GetAtt PostmarkDomain.DkimHostName>"
+    assert dkim["ResourceRecords"] == ["<GetAtt PostmarkDomain.DkimRecordValue>"]
+    assert dkim["HostedZoneId"] == "<Ref MailZone>"
+    rp = r.resource("ReturnPathRecord")["Properties"]
+    assert (rp["Type"], rp["Name"], rp["ResourceRecords"]) == (
+        "CNAME",
+        "<GetAtt PostmarkDomain.ReturnPathHostName>",
+        ["<GetAtt PostmarkDomain.ReturnPathCnameTarget>"],
+    )
+    verification = cfn["Resources"]["PostmarkDomainVerification"]
+    assert set(verification["DependsOn"]) >= {"DkimRecord", "ReturnPathRecord", "NsDelegation"}
+    assert r.resource("PostmarkDomainVerification")["Properties"]["DomainId"] == "<GetAtt PostmarkDomain.DomainId>"
+    assert r.resource("NsDelegation")["Properties"]["NameServers"] == "<GetAtt MailZone.NameServers>"
+
+
+def test_every_custom_resource_has_a_service_timeout_below_an_hour_and_above_its_function(cfn):
+    customs = {k: v for k, v in cfn["Resources"].items() if v["Type"] in CUSTOM_TYPES}
+    assert {v["Type"] for v in customs.values()} == CUSTOM_TYPES
+    for resource in customs.values():
+        function = resource["Properties"]["ServiceToken"]["Fn::GetAtt"][0]
+        timeout = cfn["Resources"][function]["Properties"]["Timeout"]
+        assert timeout < int(resource["Properties"]["ServiceTimeout"]) <= 900
+
+
+def test_each_function_has_its_own_role_under_the_path_and_a_retained_log_group(cfn):
+    functions = {k: v for k, v in cfn["Resources"].items() if v["Type"] == "AWS::Lambda::Function"}
+    assert len(functions) == 3
+    roles = set()
+    for fn in functions.values():
+        props = fn["Properties"]
+        assert props["Runtime"] == "python3.13"
+        role = props["Role"]["Fn::GetAtt"][0]
+        roles.add(role)
+        assert cfn["Resources"][role]["Properties"]["Path"] == FUNCTION_ROLE_PATH
+        log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
+        assert cfn["Resources"][log_group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+        statements = cfn["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        log_stmt = next(s for s in statements if s.get("Sid") == "WriteOwnLogs")
+        assert log_stmt["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}
+    assert len(roles) == 3
+
+
+def test_postmark_functions_read_only_the_token_secret(cfn):
+    for role in ("PostmarkDomainFunctionRole", "PostmarkDomainVerificationFunctionRole"):
+        statements = cfn["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        read = next(s for s in statements if s["Sid"] == "ReadAccountToken")
+        assert (read["Action"], read["Resource"]) == (
+            "secretsmanager:GetSecretValue",
+            {"Ref": "PostmarkAccountTokenSecret"},
+        )
