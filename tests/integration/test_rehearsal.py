@@ -1,0 +1,89 @@
+"""`make rehearse` as CI runs it: a fresh process, the whole lifecycle, a verdict, nothing left running."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from arda_ops.handlers import REPO_ROOT
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "arda_ops.rehearsal.cli", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def report():
+    result = _run("--json")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads(result.stdout), result.stdout + result.stderr
+
+
+def test_every_step_behaves_as_cloudformation_requires(report):
+    data, _ = report
+    assert data["passed"] is True
+    steps = data["steps"]
+    assert [s["ok"] for s in steps] == [True] * len(steps)
+    requests = [s for s in steps if s["kind"] in {"Create", "Update", "Delete"}]
+    assert len(requests) == 11
+    assert all(s["status"] in {"SUCCESS", "FAILED"} and s["physical_id"] for s in requests)
+    assert [s["status"] for s in requests].count("FAILED") == 1
+
+
+def test_replacement_and_rollback_semantics(report):
+    data, _ = report
+    by_title = {s["title"]: s for s in data["steps"]}
+    create = next(s for s in data["steps"] if s["kind"] == "Create" and s["title"] == "Custom::PostmarkDomain")
+    replaced = next(s for s in data["steps"] if s["title"].endswith("(replacement)"))
+    assert replaced["physical_id"] != create["physical_id"]
+    cleanup = by_title["Custom::PostmarkDomain cleanup of the replaced domain"]
+    assert cleanup["physical_id"] == create["physical_id"]
+    assert cleanup["postmark_calls"] == [f"DELETE /domains/{create['physical_id']}"]
+    rollback = by_title["Custom::PostmarkDomain rollback of the failed create"]
+    assert rollback["postmark_calls"] == []
+    assert rollback["aws_calls"] == {}
+
+
+def test_drift_is_clean_while_the_stack_is_up(report):
+    data, _ = report
+    drift = next(s for s in data["steps"] if s["title"].startswith("runtime-platform-drift"))
+    assert drift["status"] == "clean"
+
+
+def test_exports_and_records(report):
+    data, _ = report
+    assert len(data["exports"]) == 6
+    types = sorted(r["Type"] for r in data["records"])
+    assert types == ["CNAME", "NS", "TXT", "TXT", "TXT"]
+
+
+def test_no_token_in_the_output(report):
+    _, output = report
+    assert "rehearsal-postmark" not in output
+    assert "revoked-token-0000" not in output
+
+
+def test_human_output_has_a_verdict():
+    result = _run("--partition", "prod", "--no-drift")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Offline rehearsal of Alpha001-prod-Email" in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1].startswith("Verdict: PASS - all 19 steps")
+
+
+def test_unknown_partition_exits_2():
+    result = _run("--partition", "kyle")
+    assert result.returncode == 2
+    assert "suspended" in result.stderr
