@@ -1,4 +1,4 @@
-"""Compile the built layer's Python files to ``.pyc`` for the runtime's interpreter.
+"""Compile the built layer's (and functions') Python files to ``.pyc`` for the runtime's interpreter.
 
 ``sam build`` ships sources only, and Lambda's ``/opt`` is read-only, so without this every cold start
 recompiles what it imports (``make bench`` measures the difference). ``unchecked-hash`` pyc files are used
@@ -14,8 +14,8 @@ from pathlib import Path
 
 
 def compile_tree(build_dir: Path) -> int:
-    """Compile every ``python/`` folder of layers under ``build_dir``; returns the number of folders."""
-    targets = sorted(p for p in build_dir.glob("*/python") if p.is_dir())
+    """Compile every built artifact under ``build_dir`` (layers and functions); returns how many."""
+    targets = sorted(p for p in build_dir.iterdir() if p.is_dir())
     for target in targets:
         ok = compileall.compile_dir(
             str(target),
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     count = compile_tree(build_dir)
-    print(f"compiled {count} layer folder(s) under {build_dir} for Python 3.13")
+    print(f"compiled {count} artifact folder(s) under {build_dir} for Python 3.13")
     return 0
 
 

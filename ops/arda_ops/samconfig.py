@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from arda_mail.accounts import account_for, active_partition_account_ids, partition_account, platform_root_account
+from arda_mail.accounts import account_for, mail_root_zone_id, partition_account, platform_root_account
 from arda_mail.partitions import active_partitions
 from arda_mail.placement import ROOT_DELEGATION_ROLE_NAME, ROOT_STACK_NAME, partition_placement
 
@@ -31,8 +31,11 @@ def partition_parameter_overrides(partition: str) -> list[str]:
 
 
 def root_parameter_overrides() -> list[str]:
-    accounts = ",".join(active_partition_account_ids())
-    return [f"PartitionAccountIds={accounts}"]
+    """root/template.yaml's parameters: the mail-root zone and one account parameter per infrastructure."""
+    infrastructures = sorted({p.infrastructure for p in active_partitions()})
+    return [f"ParentZoneId={mail_root_zone_id()}"] + [
+        f"{infra}AccountId={account_for(infra).account_id}" for infra in infrastructures
+    ]
 
 
 def _toml_list(values: list[str]) -> str:

@@ -51,3 +51,14 @@ def test_malformed_files_name_the_key(tmp_path, content, message):
 def test_missing_file(tmp_path):
     with pytest.raises(AccountsConfigError, match="not found"):
         load_accounts(tmp_path / "nope.toml")
+
+
+def test_mail_root_zone_id(tmp_path):
+    assert accounts.is_placeholder_zone_id(accounts.mail_root_zone_id())
+    f = tmp_path / "a.toml"
+    f.write_text('[mail_root]\nzone_id = "Z0123ABC"\n')
+    assert accounts.mail_root_zone_id(f) == "Z0123ABC"
+    assert not accounts.is_placeholder_zone_id("Z0123ABC")
+    f.write_text('[mail_root]\nzone_id = "nope"\n')
+    with pytest.raises(AccountsConfigError, match="hosted zone ID"):
+        accounts.mail_root_zone_id(f)

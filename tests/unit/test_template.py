@@ -209,3 +209,16 @@ def test_postmark_functions_read_only_the_token_secret(cfn):
             "secretsmanager:GetSecretValue",
             {"Ref": "PostmarkAccountTokenSecret"},
         )
+
+
+def test_samconfig_root_overrides_match_the_root_template_parameters():
+    from arda_mail.placement import ROOT_DELEGATION_ROLE_NAME
+
+    root = load_sam(REPO_ROOT / "root" / "template.yaml")
+    names = {o.split("=", 1)[0] for o in samconfig.root_parameter_overrides()}
+    assert names == set(root["Parameters"])
+    role = next(r for r in root["Resources"].values() if r["Type"] == "AWS::IAM::Role")
+    assert role["Properties"]["RoleName"] == ROOT_DELEGATION_ROLE_NAME
+    assert samconfig.delegation_role_arn().endswith(f":role/{ROOT_DELEGATION_ROLE_NAME}")
+    partition_params = {o.split("=", 1)[0] for o in samconfig.partition_parameter_overrides("dev")}
+    assert partition_params <= set(load_sam(TEMPLATE)["Parameters"])

@@ -20,6 +20,7 @@ ACCOUNTS_FILE_ENV = "ARDA_MAIL_ACCOUNTS_FILE"
 PLATFORM_ROOT = "PlatformRoot"
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _PLACEHOLDER = re.compile(r"^0{11}\d$")
+_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,32}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 
 
@@ -70,6 +71,20 @@ def load_accounts(path: Path | None = None) -> dict[str, AwsAccount]:
             raise AccountsConfigError(f"{source}: infrastructure.{name}.region is not an AWS region: {region!r}")
         accounts[name] = AwsAccount(name, account_id, region)
     return accounts
+
+
+def mail_root_zone_id(path: Path | None = None) -> str:
+    """The hosted zone ID of the mail-root zone in the Platform Root account (``[mail_root] zone_id``)."""
+    source = path or default_accounts_file()
+    raw = tomllib.loads(source.read_text(encoding="utf-8"))
+    zone_id = str(raw.get("mail_root", {}).get("zone_id", ""))
+    if not _ZONE_ID.match(zone_id):
+        raise AccountsConfigError(f"{source}: mail_root.zone_id must be a Route 53 hosted zone ID, got {zone_id!r}")
+    return zone_id
+
+
+def is_placeholder_zone_id(zone_id: str) -> bool:
+    return zone_id.startswith("ZPLACEHOLDER")
 
 
 def account_for(infrastructure: str, path: Path | None = None) -> AwsAccount:

@@ -164,7 +164,7 @@ class Rehearsal:
             ("cfn", "CloudFormation: DKIM TXT and Return-Path CNAME from the attributes", self._dkim_records),
             ("Create", "Custom::NsDelegation (assumes the Platform Root role)", self._create_delegation),
             ("Create", "Custom::PostmarkDomainVerification", self._verify),
-            ("cfn", "CloudFormation: outputs and the six -API- exports", self._exports),
+            ("cfn", "CloudFormation: outputs and the six exports", self._exports),
             ("check", "runtime-platform-drift against the deployed partition", self._drift_check),
             ("Update", f"Custom::PostmarkDomain onto {self.other_account} (replacement)", self._replace_domain),
             ("cfn", "CloudFormation: DKIM record for the new domain", self._replace_dkim_record),

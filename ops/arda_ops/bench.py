@@ -1,0 +1,189 @@
+"""``make bench``: the figures the issues ask for, measured rather than asserted.
+
+- cold import time of each handler from the built artifacts (``.aws-sam/build``), in fresh processes, median of
+  several runs, as a ratio to ``import boto3`` alone; with the layer as ``sam build`` ships it (no ``.pyc``) and
+  as ``make build`` ships it (compiled, ``unchecked-hash``);
+- the built artifacts' sizes (on disk and zipped, as Lambda receives them);
+- API calls and wall time per lifecycle operation of each custom resource, counted by the rehearsal against
+  zero-latency emulators (our own added time: what an operator waits for in the console);
+- the drift check's time for the 4 active partitions and for 50 synthetic partitions.
+
+Run after ``make build``. Nothing here sleeps; every figure comes from a measurement of this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUILD = REPO_ROOT / ".aws-sam" / "build"
+FUNCTIONS = {
+    "postmark_domain": "PostmarkDomainFunction",
+    "postmark_domain_verification": "PostmarkDomainVerificationFunction",
+    "ns_delegation": "NsDelegationFunction",
+}
+_TIMER = "import time, sys; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
+
+
+def _env(pythonpath: list[Path]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTHON"))}
+    env.update(
+        PYTHONPATH=os.pathsep.join(str(p) for p in pythonpath),
+        PYTHONDONTWRITEBYTECODE="1",  # never let a measurement compile the tree it measures
+        AWS_REGION="us-east-1",  # crhelper builds clients at import, as in Lambda
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_EC2_METADATA_DISABLED="true",
+        POWERTOOLS_SERVICE_NAME="bench",
+    )
+    return env
+
+
+def cold_import(stmt: str, pythonpath: list[Path], runs: int) -> float:
+    """Median seconds of ``stmt`` in ``runs`` fresh interpreters."""
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", _TIMER.format(stmt=stmt)],
+            env=_env(pythonpath),
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=tempfile.gettempdir(),
+        )
+        samples.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(samples)
+
+
+def _strip_pyc(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return dst
+
+
+def _size(path: Path) -> tuple[int, int, int]:
+    files = [p for p in path.rglob("*") if p.is_file()]
+    raw = sum(p.stat().st_size for p in files)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for p in files:
+            archive.write(p, p.relative_to(path))
+    return raw, len(files), len(buffer.getvalue())
+
+
+def measure_imports(runs: int) -> dict[str, Any]:
+    layer = BUILD / "SharedLayer" / "python"
+    baseline = cold_import("import boto3", [], runs)
+    results: dict[str, Any] = {"runs": runs, "import_boto3_s": baseline, "handlers": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        plain_layer = _strip_pyc(layer, Path(tmp) / "layer")
+        for name, logical_id in FUNCTIONS.items():
+            fn_dir = BUILD / logical_id
+            plain_fn = _strip_pyc(fn_dir, Path(tmp) / logical_id)
+            compiled = cold_import("import app", [fn_dir, layer], runs)
+            plain = cold_import("import app", [plain_fn, plain_layer], runs)
+            results["handlers"][name] = {
+                "compiled_s": compiled,
+                "as_sam_builds_s": plain,
+                "ratio_to_boto3": compiled / baseline,
+                "ratio_to_boto3_without_pyc": plain / baseline,
+            }
+    return results
+
+
+def measure_sizes() -> dict[str, Any]:
+    sizes = {}
+    for path in sorted(p for p in BUILD.iterdir() if p.is_dir()):
+        raw, count, zipped = _size(path)
+        sizes[path.name] = {"bytes": raw, "files": count, "zipped_bytes": zipped}
+    return sizes
+
+
+def measure_lifecycle() -> dict[str, Any]:
+    from arda_ops.rehearsal.cli import run
+
+    report = run("dev", out=None, drift=False)
+    operations = []
+    for step in report["steps"]:
+        if step["kind"] in {"Create", "Update", "Delete"}:
+            operations.append(
+                {
+                    "operation": f"{step['kind']} {step['title']}",
+                    "status": step["status"],
+                    "postmark_calls": len(step["postmark_calls"]),
+                    "aws_calls": sum(step["aws_calls"].values()),
+                    "calls": step["postmark_calls"] + [f"{k} x{v}" for k, v in step["aws_calls"].items()],
+                    "seconds": step["seconds"],
+                }
+            )
+    return {"passed": report["passed"], "operations": operations}
+
+
+def measure_drift(synthetic: int) -> dict[str, Any]:
+    from arda_ops.bench_drift import time_drift
+
+    return time_drift(synthetic)
+
+
+def _print(report: dict[str, Any]) -> None:
+    imports = report["imports"]
+    print(f"Cold import from .aws-sam/build (median of {imports['runs']} fresh processes, Python {sys.version.split()[0]})")
+    print(f"  import boto3 alone: {imports['import_boto3_s'] * 1000:.0f} ms")
+    print(f"  {'handler':<32}{'compiled layer':>16}{'ratio':>8}{'as sam build ships':>22}{'ratio':>8}")
+    for name, row in imports["handlers"].items():
+        print(
+            f"  {name:<32}{row['compiled_s'] * 1000:>13.0f} ms{row['ratio_to_boto3']:>8.2f}"
+            f"{row['as_sam_builds_s'] * 1000:>19.0f} ms{row['ratio_to_boto3_without_pyc']:>8.2f}"
+        )
+    print("\nBuilt artifacts")
+    for name, row in report["sizes"].items():
+        print(f"  {name:<40}{row['bytes'] / 1024:>9.0f} KiB {row['files']:>6} files {row['zipped_bytes'] / 1024:>9.0f} KiB zipped")
+    print("\nLifecycle operations against zero-latency emulators (API calls counted, wall time measured)")
+    for op in report["lifecycle"]["operations"]:
+        flag = "" if op["seconds"] <= 1.0 else "  > 1 s!"
+        print(
+            f"  {op['operation']:<66}{op['status']:<8} Postmark {op['postmark_calls']}  AWS {op['aws_calls']}"
+            f"  {op['seconds'] * 1000:>6.0f} ms{flag}"
+        )
+    drift = report["drift"]
+    print("\nDrift check")
+    for row in drift["runs"]:
+        print(f"  {row['targets']:>3} partitions: {row['seconds']:.2f} s, {row['checks']} checks, exit {row['exit_code']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make bench", description="Print the project's performance figures.")
+    parser.add_argument("--runs", type=int, default=7, help="fresh processes per cold-import figure (median)")
+    parser.add_argument("--synthetic", type=int, default=50, help="synthetic partitions for the drift timing")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if not (BUILD / "SharedLayer").exists():
+        print("no .aws-sam/build: run `make build` first", file=sys.stderr)
+        return 2
+    report = {
+        "imports": measure_imports(args.runs),
+        "sizes": measure_sizes(),
+        "lifecycle": measure_lifecycle(),
+        "drift": measure_drift(args.synthetic),
+    }
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        _print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

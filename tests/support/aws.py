@@ -1,0 +1,187 @@
+"""AWS test helpers: two moto accounts, faults injected at botocore's transport, and retry sleeps recorded.
+
+Faults are injected with a botocore ``before-send`` hook, the same seam moto itself uses: the hook answers a
+request with a real-shaped AWS error response (Route 53's REST-XML ``ErrorResponse``, STS's query-protocol
+one), so botocore's own parser, retry checkers and backoff run exactly as they would against AWS. A hook
+registered for ``before-send.<service>`` runs before moto's generic ``before-send`` stubber; when it returns
+None the request goes on to moto. botocore calls every ``before-send`` handler and keeps the first answer, so a
+request the injector answers is pointed at a host moto does not serve, which keeps moto from executing it
+(unless the fault is meant to hide a committed write: ``commit=True``).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+from urllib.parse import parse_qs
+
+import botocore.endpoint
+import botocore.handlers
+import botocore.session
+from botocore.awsrequest import AWSResponse
+from botocore.loaders import create_loader
+from moto.core import DEFAULT_ACCOUNT_ID
+
+#: The partition account is moto's default account: the handler runs with its credentials.
+PARTITION_ACCOUNT = DEFAULT_ACCOUNT_ID
+#: The Platform Root account, reached by AssumeRole (moto keeps its resources apart).
+PLATFORM_ROOT_ACCOUNT = "111111111111"
+_ROUTE53_NS = "https://route53.amazonaws.com/doc/2013-04-01/"
+_STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+_NOT_SERVED_BY_MOTO = "https://fault-injected.invalid/"
+
+
+@cache
+def _loader() -> Any:
+    return create_loader()
+
+
+def _session() -> botocore.session.Session:
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _loader())  # models parsed once per test run
+    return session
+
+
+def client_in(account_id: str, service: str, role_name: str = "test-setup") -> Any:
+    """A client acting in ``account_id``: the default account as is, any other through AssumeRole (moto accepts
+    any role there and keeps that account's resources apart)."""
+    session = _session()
+    if account_id == DEFAULT_ACCOUNT_ID:
+        return session.create_client(service, region_name="us-east-1")
+    creds = session.create_client("sts", region_name="us-east-1").assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/{role_name}", RoleSessionName="test-setup"
+    )["Credentials"]
+    return session.create_client(
+        service,
+        region_name="us-east-1",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+def route53_error(code: str, message: str = "", status: int = 400) -> tuple[int, bytes]:
+    """Route 53's error body, as real Route 53 sends it (``InvalidChangeBatch`` included)."""
+    body = (
+        f'<?xml version="1.0"?>\n<ErrorResponse xmlns="{_ROUTE53_NS}"><Error><Type>Sender</Type>'
+        f"<Code>{code}</Code><Message>{message}</Message></Error>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    )
+    return status, body.encode()
+
+
+def sts_error(code: str, message: str = "", status: int = 403) -> tuple[int, bytes]:
+    body = (
+        f'<ErrorResponse xmlns="{_STS_NS}"><Error><Type>Sender</Type><Code>{code}</Code>'
+        f"<Message>{message}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    )
+    return status, body.encode()
+
+
+def response(request: Any, status: int, body: bytes) -> AWSResponse:
+    headers = {"Content-Type": "text/xml", "x-amzn-RequestId": str(uuid.uuid4())}
+    return AWSResponse(request.url, status, headers, _Raw(body))
+
+
+@dataclass
+class Fault:
+    """One injected answer: ``status``/``body`` and, with ``commit``, the request still reaches moto first."""
+
+    status: int
+    body: bytes
+    commit: bool = False
+
+
+@dataclass
+class FaultInjector:
+    """Counts every call by ``service.Operation`` and answers planned faults, in order, before moto does."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    log: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    _plans: dict[str, list[Fault]] = field(default_factory=dict)
+
+    def fail(self, operation: str, *faults: tuple[int, bytes], commit: bool = False, times: int = 1) -> None:
+        """Answer the next calls of ``operation`` (e.g. ``route53.ChangeResourceRecordSets``) with ``faults``."""
+        plan = self._plans.setdefault(operation, [])
+        for _ in range(times):
+            plan.extend(Fault(status, body, commit) for status, body in faults)
+
+    def __call__(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
+        _, service, operation = event_name.split(".", 2)
+        key = f"{'route53' if service == 'route-53' else service}.{operation}"
+        self.calls[key] += 1
+        self.log.append((key, _request_fields(request)))
+        plan = self._plans.get(key)
+        if not plan:
+            return None
+        fault = plan.pop(0)
+        if fault.commit:
+            from moto.core.models import botocore_stubber
+
+            botocore_stubber(request=request, event_name=event_name)
+        answer = response(request, fault.status, fault.body)
+        request.url = _NOT_SERVED_BY_MOTO  # botocore builds a new request for every attempt
+        return answer
+
+    def sequence(self) -> list[str]:
+        return [key for key, _ in self.log]
+
+    def requests(self, operation: str) -> list[dict[str, Any]]:
+        return [fields for key, fields in self.log if key == operation]
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+def _request_fields(request: Any) -> dict[str, Any]:
+    body = request.body or b""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    fields: dict[str, Any] = {"body": body, "url": request.url}
+    if body and not body.lstrip().startswith("<"):
+        fields.update({k: v[0] for k, v in parse_qs(body).items()})
+    return fields
+
+
+@contextmanager
+def injected_faults(monkeypatch: Any) -> Iterator[FaultInjector]:
+    """A :class:`FaultInjector` on every botocore session created from now on (STS and Route 53)."""
+    injector = FaultInjector()
+    handlers = [*botocore.handlers.BUILTIN_HANDLERS]
+    handlers += [("before-send.route53", injector), ("before-send.sts", injector)]
+    monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", handlers)
+    yield injector
+
+
+class RecordedSleep:
+    """Stands in for ``time`` in ``botocore.endpoint``: retry backoffs are recorded instead of slept."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def record_retry_sleeps(monkeypatch: Any) -> RecordedSleep:
+    recorder = RecordedSleep()
+    monkeypatch.setattr(botocore.endpoint, "time", recorder)
+    return recorder
