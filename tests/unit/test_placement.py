@@ -84,3 +84,16 @@ def test_corporate_and_delegated_zones():
         "prod.ardamails.com",
     )
     assert placement.return_path_host_for("x.example.com") == "pm-bounces.x.example.com"
+
+
+def test_export_values():
+    p = placement.partition_placement("demo")
+    values = p.export_values(zone_id="Z1", token_secret_arn="arn:t", key_secret_arn="arn:k", account_id="111122223333")
+    assert values == {
+        "Alpha001-demo-API-PartitionMailZoneId": "Z1",
+        "Alpha001-demo-API-PartitionMailZoneName": "demo.ardamails.com",
+        "Alpha001-demo-API-EmailPostmarkAccountTokenArn": "arn:t",
+        "Alpha001-demo-API-EmailEncryptionKeyArn": "arn:k",
+        "Alpha001-demo-API-EmailDnsProvisioningRoleArn": "arn:aws:iam::111122223333:role/Alpha001-demo-EmailDnsProvisioningRole",
+        "Alpha001-demo-API-EmailEncryptionKeyFallbackRoleArn": "arn:aws:iam::111122223333:role/Alpha001-demo-EmailEncryptionKeyFallbackRole",
+    }

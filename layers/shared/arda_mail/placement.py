@@ -130,6 +130,21 @@ class PartitionPlacement:
         """The ARN the Platform Root role's trust names (path included)."""
         return f"arn:aws:iam::{account_id}:role{FUNCTION_ROLE_PATH}{self.ns_delegation_function_role_name}"
 
+    def export_values(
+        self, *, zone_id: str, token_secret_arn: str, key_secret_arn: str, account_id: str
+    ) -> dict[str, str]:
+        """The six exports (name → value) the stack publishes, given what CloudFormation created."""
+        exports = self.exports
+        role = f"arn:aws:iam::{account_id}:role/"
+        return {
+            exports.partition_mail_zone_id: zone_id,
+            exports.partition_mail_zone_name: self.mail.mail_domain,
+            exports.email_postmark_account_token_arn: token_secret_arn,
+            exports.email_encryption_key_arn: key_secret_arn,
+            exports.email_dns_provisioning_role_arn: role + self.dns_provisioning_role_name,
+            exports.email_encryption_key_fallback_role_arn: role + self.encryption_key_fallback_role_name,
+        }
+
     @property
     def runtime_role_name_pattern(self) -> str:
         """Role names allowed to assume the two runtime roles (``ArnLike`` on ``aws:PrincipalArn``)."""

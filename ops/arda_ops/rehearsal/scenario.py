@@ -251,18 +251,12 @@ class Rehearsal:
         self.state.update(verification_id=response.physical_id, verification_props=props)
 
     def _exports(self, r: StepResult) -> None:
-        values = {
-            "PartitionMailZoneId": self.world.mail_zone_id,
-            "PartitionMailZoneName": self.placement.mail.mail_domain,
-            "EmailPostmarkAccountTokenArn": self.world.secret_arns["account-token"],
-            "EmailEncryptionKeyArn": self.world.secret_arns["encryption-key"],
-            "EmailDnsProvisioningRoleArn": (
-                f"arn:aws:iam::{self.world.events.account}:role/{self.placement.dns_provisioning_role_name}"
-            ),
-            "EmailEncryptionKeyFallbackRoleArn": (
-                f"arn:aws:iam::{self.world.events.account}:role/{self.placement.encryption_key_fallback_role_name}"
-            ),
-        }
+        values = self.placement.export_values(
+            zone_id=self.world.mail_zone_id,
+            token_secret_arn=self.world.secret_arns["account-token"],
+            key_secret_arn=self.world.secret_arns["encryption-key"],
+            account_id=self.world.events.account,
+        )
         published = self.world.publish_exports(values)
         self.state["records_snapshot"] = [
             {

@@ -150,11 +150,9 @@ class World:
         )
 
     def publish_exports(self, values: dict[str, str]) -> dict[str, str]:
-        """Create a stack of the partition's name whose Outputs carry the six exports, as CloudFormation would."""
-        outputs = {
-            key: {"Value": values[key], "Export": {"Name": name}}
-            for key, name in self.placement.exports.as_dict().items()
-        }
+        """Create a stack of the partition's name whose Outputs carry the exports (name → value)."""
+        names = {name: key for key, name in self.placement.exports.as_dict().items()}
+        outputs = {names[name]: {"Value": value, "Export": {"Name": name}} for name, value in values.items()}
         template = {
             "AWSTemplateFormatVersion": "2010-09-09",
             "Resources": {"Marker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},

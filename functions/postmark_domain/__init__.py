@@ -1,0 +1,1 @@
+"""Lambda function of ``Custom::PostmarkDomain`` (entry point ``app.handler``)."""

@@ -1,0 +1,1 @@
+"""Lambda function of ``Custom::PostmarkDomainVerification`` (entry point ``app.handler``)."""

@@ -1,0 +1,143 @@
+"""``Custom::PostmarkDomainVerification``: ask Postmark to verify a domain, inside the lifecycle (BRIEF 4.2).
+
+Properties: ``DomainId`` (required; ``!GetAtt PostmarkDomain.DomainId``), ``AccountTokenSecretArn`` (required),
+``ApiUrl`` (default ``https://api.postmarkapp.com``), ``MaxWaitSeconds`` (default 180, at most 840, and never
+beyond the function's remaining time), ``PollIntervalSeconds`` (default 5) and ``FailIfUnverified`` (default
+``"false"``). Attributes: ``DkimVerified`` and ``ReturnPathVerified`` (``"true"``/``"false"``).
+
+Create/Update call ``PUT /domains/{id}/verifyDkim`` and ``…/verifyReturnPath`` and repeat them until both pass
+or the wait runs out. Still unverified is SUCCESS with false attributes (the drift job reports it) unless
+``FailIfUnverified``. Delete is a no-op. The resource must depend on the DKIM and Return-Path records and on the
+NS delegation: a lookup made before they exist can be cached negatively for about 15 minutes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from arda_mail.cfn import event_summary, new_resource_helper
+from arda_mail.deadline import Deadline
+from arda_mail.postmark.client import DEFAULT_API_URL, PostmarkClient
+from arda_mail.postmark.errors import ResourceFailedError, explained_failures, one_line
+from arda_mail.postmark.verification import verify_until
+from arda_mail.properties import PropertyReader
+from arda_mail.secrets import get_account_token
+
+helper = new_resource_helper()
+logger = Logger(service="postmark-domain-verification")
+
+PROPERTIES = (
+    "DomainId",
+    "AccountTokenSecretArn",
+    "ApiUrl",
+    "MaxWaitSeconds",
+    "PollIntervalSeconds",
+    "FailIfUnverified",
+)
+DEFAULT_MAX_WAIT_S = 180
+#: Hard cap, below Lambda's 900 s maximum; the function's own remaining time caps the wait further.
+MAX_WAIT_CAP_S = 840
+DEFAULT_POLL_INTERVAL_S = 5
+MAX_POLL_INTERVAL_S = 60
+PHYSICAL_ID_PREFIX = "verification-"
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationProperties:
+    domain_id: int
+    secret_arn: str
+    api_url: str
+    max_wait_s: int
+    poll_interval_s: int
+    fail_if_unverified: bool
+
+    @property
+    def physical_id(self) -> str:
+        return f"{PHYSICAL_ID_PREFIX}{self.domain_id}"
+
+    def loggable(self) -> dict[str, object]:
+        return {
+            "domain_id": self.domain_id,
+            "account_token_secret_arn": self.secret_arn,
+            "api_url": self.api_url,
+            "max_wait_s": self.max_wait_s,
+            "poll_interval_s": self.poll_interval_s,
+            "fail_if_unverified": self.fail_if_unverified,
+        }
+
+
+def read_properties(raw: Mapping[str, Any] | None) -> VerificationProperties:
+    reader = PropertyReader(raw, PROPERTIES)
+    domain_id = reader.string("DomainId", required=True)
+    if domain_id and not (domain_id.isascii() and domain_id.isdigit()):
+        reader.problem(f"DomainId must be a Postmark domain ID (digits), got {domain_id[:40]!r}")
+    secret_arn = reader.secret_arn("AccountTokenSecretArn", required=True)
+    api_url = reader.api_url("ApiUrl", DEFAULT_API_URL)
+    max_wait = reader.integer("MaxWaitSeconds", DEFAULT_MAX_WAIT_S, minimum=0, maximum=MAX_WAIT_CAP_S)
+    interval = reader.integer("PollIntervalSeconds", DEFAULT_POLL_INTERVAL_S, minimum=0, maximum=MAX_POLL_INTERVAL_S)
+    fail_if_unverified = reader.boolean("FailIfUnverified", False)
+    reader.raise_if_invalid()
+    return VerificationProperties(int(domain_id), secret_arn, api_url, max_wait, interval, fail_if_unverified)
+
+
+def _verify(event: dict[str, Any], context: Any) -> str:
+    props = read_properties(event.get("ResourceProperties"))
+    logger.info(f"{event['RequestType']}: verifying the Postmark domain", extra=props.loggable())
+    deadline = Deadline.from_context(context)
+    with explained_failures(secret_arn=props.secret_arn):
+        token = get_account_token(props.secret_arn)
+        with PostmarkClient(token, props.api_url, deadline) as client:
+            result = verify_until(
+                client,
+                props.domain_id,
+                deadline=deadline,
+                max_wait_s=props.max_wait_s,
+                interval_s=props.poll_interval_s,
+            )
+    logger.info(
+        "verification finished",
+        extra={
+            "domain_id": props.domain_id,
+            "dkim_verified": result.dkim_verified,
+            "return_path_verified": result.return_path_verified,
+            "rounds": result.rounds,
+            "waited_s": round(result.waited_s, 2),
+        },
+    )
+    if not result.verified and props.fail_if_unverified:
+        raise ResourceFailedError(
+            one_line(
+                f"Postmark domain {props.domain_id} ({result.domain.name}) is not verified after "
+                f"{result.waited_s:.0f} s: {result.describe_unverified()} not found by Postmark; check the records "
+                "and the NS delegation, then retry"
+            )
+        )
+    helper.Data.update(result.attributes())
+    return props.physical_id
+
+
+@helper.create
+def create(event: dict[str, Any], context: Any) -> str:
+    return _verify(event, context)
+
+
+@helper.update
+def update(event: dict[str, Any], context: Any) -> str:
+    return _verify(event, context)
+
+
+@helper.delete
+def delete(event: dict[str, Any], context: Any) -> None:
+    logger.info("Delete: nothing to undo (verification has no remote state)")
+
+
+def handler(event: dict[str, Any], context: Any) -> None:
+    logger.append_keys(**event_summary(event))
+    try:
+        helper(event, context)
+    finally:
+        logger.remove_keys(list(event_summary(event)))

@@ -1,0 +1,90 @@
+"""What ``Custom::PostmarkDomainVerification`` does: ask Postmark to verify, poll, report.
+
+Postmark only re-checks DNS when asked (``PUT /domains/{id}/verifyDkim`` and ``…/verifyReturnPath``), so polling
+repeats those calls, skipping a check once it passed. The wait is bounded twice: by ``max_wait_s`` and by the
+function's :class:`~arda_mail.deadline.Deadline`, whichever comes first, and never sleeps past either.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from arda_mail.deadline import Deadline
+from arda_mail.postmark.models import PostmarkDomain
+
+#: Upper bound on verify rounds, whatever the interval (a zero interval is for tests).
+MAX_ROUNDS = 60
+
+
+class VerifyApi(Protocol):
+    def verify_dkim(self, domain_id: int) -> PostmarkDomain: ...
+    def verify_return_path(self, domain_id: int) -> PostmarkDomain: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationResult:
+    domain: PostmarkDomain
+    rounds: int
+    waited_s: float
+
+    @property
+    def dkim_verified(self) -> bool:
+        return self.domain.dkim_verified
+
+    @property
+    def return_path_verified(self) -> bool:
+        return self.domain.return_path_domain_verified
+
+    @property
+    def verified(self) -> bool:
+        return self.dkim_verified and self.return_path_verified
+
+    def attributes(self) -> dict[str, str]:
+        return {
+            "DkimVerified": "true" if self.dkim_verified else "false",
+            "ReturnPathVerified": "true" if self.return_path_verified else "false",
+        }
+
+    def describe_unverified(self) -> str:
+        """What is still missing, with the record a person should check (empty when verified)."""
+        domain = self.domain
+        missing = []
+        if not self.dkim_verified:
+            missing.append(f"DKIM (TXT record at {domain.dkim_record_host or 'the DKIM host'})")
+        if not self.return_path_verified:
+            target = domain.return_path_cname_value or "Postmark's Return-Path host"
+            missing.append(f"Return-Path (CNAME {domain.return_path_domain or '(none set)'} -> {target})")
+        return " and ".join(missing)
+
+
+def verify_until(
+    client: VerifyApi,
+    domain_id: int,
+    *,
+    deadline: Deadline,
+    max_wait_s: float,
+    interval_s: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> VerificationResult:
+    """Verify DKIM and Return-Path, repeating until both pass or the wait runs out (then report as is)."""
+    started = time.monotonic()
+    wait = Deadline(min(deadline.at, started + max(0.0, max_wait_s)))
+    dkim_ok = return_path_ok = False
+    domain: PostmarkDomain | None = None
+    rounds = 0
+    while True:
+        rounds += 1
+        if not dkim_ok:
+            domain = client.verify_dkim(domain_id)
+            dkim_ok = domain.dkim_verified
+        if not return_path_ok:
+            domain = client.verify_return_path(domain_id)
+            return_path_ok = domain.return_path_domain_verified
+        if (dkim_ok and return_path_ok) or rounds >= MAX_ROUNDS or wait.remaining() <= interval_s:
+            break
+        sleep(interval_s)
+    assert domain is not None
+    return VerificationResult(domain, rounds, time.monotonic() - started)

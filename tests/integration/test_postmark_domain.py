@@ -1,0 +1,489 @@
+"""``Custom::PostmarkDomain`` end to end: the real handler, the real custom-resource protocol (the response is
+the HTTPS PUT crhelper sends to the ResponseURL), moto for Secrets Manager, the emulator over HTTP for Postmark."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+from support import secret_scan
+from support.postmark import (  # noqa: F401 - the *_fixture imports register the fixtures
+    DOMAIN_TYPE,
+    NON_PROD,
+    PROD,
+    CfnDriver,
+    aws_fixture,
+    domain_props,
+    emulator_fixture,
+    fast_retries_fixture,
+    make_emulator_fixture,
+    new_token,
+    postmark_tokens_fixture,
+    put_secret,
+    token_secrets_fixture,
+)
+
+from arda_mail.txt_records import parse_route53_txt
+from arda_ops.handlers import REPO_ROOT as REPO
+from arda_ops.handlers import load_function_module
+from postmark_emulator import Fault
+
+LOGICAL_ID = "PostmarkDomain"
+ATTRIBUTES = {
+    "DomainId",
+    "DkimHostName",
+    "DkimTextValue",
+    "DkimRecordValue",
+    "ReturnPathHostName",
+    "ReturnPathCnameTarget",
+    "DkimVerified",
+    "ReturnPathVerified",
+}
+NAME = "dev.ardamails.com"
+RETURN_PATH = "pm-bounces.dev.ardamails.com"
+UNREADABLE_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:Alpha002-dev-Missing-AbCdEf"
+
+
+@pytest.fixture
+def cfn(events, receiver):
+    handler = load_function_module("postmark_domain").handler
+    return CfnDriver(handler, events, receiver, DOMAIN_TYPE, LOGICAL_ID)
+
+
+@pytest.fixture(autouse=True)
+def _fast(fast_retries):
+    return fast_retries
+
+
+@pytest.fixture
+def secrets(token_secrets):
+    return token_secrets
+
+
+@pytest.fixture
+def props(secrets, emulator):
+    return domain_props(secrets[NON_PROD], emulator.url)
+
+
+# -- Create ----------------------------------------------------------------------------------------
+def test_create_registers_the_domain_and_returns_the_attributes(cfn, emulator, props):
+    response = cfn.create(props)
+
+    assert response.status == "SUCCESS", response.reason
+    stored = emulator.find(NON_PROD, NAME)
+    assert stored is not None
+    assert response.physical_id == str(stored["ID"])
+    assert set(response.data) == ATTRIBUTES
+    assert response.data["DomainId"] == str(stored["ID"])
+    assert response.data["DkimHostName"] == stored["DKIMPendingHost"]
+    assert re.fullmatch(r"\d{14}pm\._domainkey\.dev\.ardamails\.com", response.data["DkimHostName"])
+    assert response.data["DkimTextValue"] == stored["DKIMPendingTextValue"]
+    assert response.data["DkimRecordValue"] == f'"{stored["DKIMPendingTextValue"]}"'
+    assert response.data["ReturnPathHostName"] == RETURN_PATH == stored["ReturnPathDomain"]
+    assert response.data["ReturnPathCnameTarget"] == "pm.mtasv.net"
+    assert (response.data["DkimVerified"], response.data["ReturnPathVerified"]) == ("false", "false")
+    assert emulator.calls() == ["POST /domains"]
+    request = emulator.requests[0]
+    assert request["account"] == NON_PROD
+    assert request["token"] == "<redacted>"
+    assert request["accept"] == "application/json"
+    assert request["content_type"] == "application/json"
+    assert request["body"] == {"Name": NAME, "ReturnPathDomain": RETURN_PATH}
+
+
+def test_create_with_an_explicit_return_path(cfn, emulator, props):
+    response = cfn.create({**props, "ReturnPathDomain": "bounces.dev.ardamails.com"})
+    assert response.status == "SUCCESS", response.reason
+    assert response.data["ReturnPathHostName"] == "bounces.dev.ardamails.com"
+
+
+@pytest.mark.parametrize("drop", [False, True], ids=["answer-500", "connection-dropped"])
+def test_create_retried_after_commit_then_fail_adopts_through_paging(cfn, emulator, props, drop):
+    # More than one page of domains on the account, so the 512 recovery has to page.
+    emulator.add_domains(NON_PROD, [f"tenant{i}.example.com" for i in range(750)])
+    emulator.clear_requests()
+    emulator.inject(Fault.commit_then_error(drop=drop, method="POST", path=r"^/domains$"))
+
+    response = cfn.create(props)
+
+    assert response.status == "SUCCESS", response.reason
+    matching = [d for d in emulator.domains(NON_PROD) if d["Name"] == NAME]
+    assert len(matching) == 1, "the retry must adopt, never duplicate"
+    assert response.physical_id == str(matching[0]["ID"])
+    assert emulator.calls() == [
+        "POST /domains",
+        "POST /domains",
+        "GET /domains",
+        "GET /domains",
+        f"GET /domains/{matching[0]['ID']}",
+    ]
+    statuses = [r["status"] for r in emulator.requests]
+    assert statuses[:2] == ["dropped" if drop else 500, 422]
+    assert [r["query"] for r in emulator.requests[2:4]] == ["count=500&offset=0", "count=500&offset=500"]
+
+
+def test_a_failed_create_leaves_an_orphan_that_the_next_deployment_adopts(cfn, emulator, props):
+    # Postmark commits, then every answer is lost: the Create fails (nothing known to clean up)...
+    emulator.inject(Fault.commit_then_error(method="POST", path=r"^/domains$"))
+    emulator.inject(Fault.server_error(method="POST", path=r"^/domains$", times=None))
+    failed = cfn.create(props)
+    assert failed.status == "FAILED"
+    assert "HTTP 500" in failed.reason
+    orphan = emulator.find(NON_PROD, NAME)
+    assert orphan is not None
+    # ... and the rollback's Delete comes with crhelper's placeholder: no call.
+    before = len(emulator.requests)
+    assert cfn.delete(failed.physical_id, props).status == "SUCCESS"
+    assert len(emulator.requests) == before
+
+    emulator.faults.clear()
+    retried = cfn.create(props)
+    assert retried.status == "SUCCESS", retried.reason
+    assert retried.physical_id == str(orphan["ID"])
+    assert len(emulator.domains(NON_PROD)) == 1
+
+
+def test_create_adopts_a_pre_existing_domain_and_fixes_its_return_path(cfn, emulator, props):
+    existing = emulator.add_domain(NON_PROD, NAME, "bounces.dev.ardamails.com")
+
+    response = cfn.create(props)
+
+    assert response.status == "SUCCESS", response.reason
+    assert response.physical_id == str(existing["ID"])
+    assert response.data["ReturnPathHostName"] == RETURN_PATH
+    assert emulator.find(NON_PROD, NAME)["ReturnPathDomain"] == RETURN_PATH
+    assert emulator.calls() == [
+        "POST /domains",
+        "GET /domains",
+        f"GET /domains/{existing['ID']}",
+        f"PUT /domains/{existing['ID']}",
+    ]
+
+
+def test_create_adopts_a_pre_existing_domain_with_the_right_return_path_without_editing(cfn, emulator, props):
+    existing = emulator.add_domain(NON_PROD, NAME, RETURN_PATH, dkim_verified=True)
+    response = cfn.create(props)
+    assert response.status == "SUCCESS", response.reason
+    assert response.physical_id == str(existing["ID"])
+    assert response.data["DkimHostName"] == existing["DKIMHost"]
+    assert response.data["DkimVerified"] == "true"
+    assert not any(call.startswith("PUT") for call in emulator.calls())
+
+
+def test_a_create_failing_after_the_domain_exists_answers_its_real_id(cfn, emulator, props):
+    existing = emulator.add_domain(NON_PROD, NAME, "bounces.dev.ardamails.com")
+    emulator.inject(Fault.unavailable(method="PUT", path=r"^/domains/\d+$", times=None))
+
+    failed = cfn.create(props)
+
+    assert failed.status == "FAILED"
+    assert failed.physical_id == str(existing["ID"]), "not crhelper's placeholder: the rollback must find it"
+    rollback = cfn.delete(failed.physical_id, props)
+    assert rollback.status == "SUCCESS", rollback.reason
+    assert emulator.find(NON_PROD, NAME) is None
+
+
+# -- Update ----------------------------------------------------------------------------------------
+def test_update_of_the_return_path_edits_in_place(cfn, emulator, props):
+    created = cfn.create(props)
+    emulator.clear_requests()
+    new_props = {**props, "ReturnPathDomain": "bounces.dev.ardamails.com"}
+
+    response = cfn.update(created.physical_id, new_props, props)
+
+    assert response.status == "SUCCESS", response.reason
+    assert response.physical_id == created.physical_id
+    assert response.data["ReturnPathHostName"] == "bounces.dev.ardamails.com"
+    assert response.data["DkimHostName"] == created.data["DkimHostName"]
+    assert emulator.calls() == [f"GET /domains/{created.physical_id}", f"PUT /domains/{created.physical_id}"]
+
+
+def test_update_without_changes_reads_only(cfn, emulator, props):
+    created = cfn.create(props)
+    emulator.clear_requests()
+    # An ApiUrl change alone (another spelling of the same endpoint) changes nothing remote.
+    new_props = {**props, "ApiUrl": emulator.url.replace("127.0.0.1", "localhost")}
+    response = cfn.update(created.physical_id, new_props, props)
+    assert response.status == "SUCCESS", response.reason
+    assert response.physical_id == created.physical_id
+    assert response.data == created.data
+    assert emulator.calls() == [f"GET /domains/{created.physical_id}"]
+
+
+def test_update_of_the_domain_name_replaces_and_cleanup_deletes_the_old_one(cfn, emulator, props):
+    created = cfn.create(props)
+    new_props = {**props, "DomainName": "stage.ardamails.com"}
+
+    updated = cfn.update(created.physical_id, new_props, props)
+
+    assert updated.status == "SUCCESS", updated.reason
+    assert updated.physical_id != created.physical_id
+    assert updated.data["ReturnPathHostName"] == "pm-bounces.stage.ardamails.com"
+    assert {d["Name"] for d in emulator.domains(NON_PROD)} == {NAME, "stage.ardamails.com"}
+    # CloudFormation's cleanup: Delete of the old physical ID with the old properties.
+    cleanup = cfn.delete(created.physical_id, props)
+    assert cleanup.status == "SUCCESS", cleanup.reason
+    assert cleanup.physical_id == created.physical_id
+    assert [d["Name"] for d in emulator.domains(NON_PROD)] == ["stage.ardamails.com"]
+
+
+def test_rollback_of_a_replacement_adopts_the_original_again(cfn, emulator, props):
+    created = cfn.create(props)
+    new_props = {**props, "DomainName": "stage.ardamails.com"}
+    updated = cfn.update(created.physical_id, new_props, props)
+    # Another resource failed: CloudFormation rolls back with the original properties...
+    rolled_back = cfn.update(updated.physical_id, props, new_props)
+    assert rolled_back.status == "SUCCESS", rolled_back.reason
+    assert rolled_back.physical_id == created.physical_id
+    # ... and cleans up the replacement.
+    assert cfn.delete(updated.physical_id, new_props).status == "SUCCESS"
+    assert [d["Name"] for d in emulator.domains(NON_PROD)] == [NAME]
+
+
+def test_update_onto_another_postmark_account_replaces(cfn, emulator, secrets, props):
+    created = cfn.create(props)
+    new_props = {**props, "AccountTokenSecretArn": secrets[PROD]}
+    emulator.clear_requests()
+
+    updated = cfn.update(created.physical_id, new_props, props)
+
+    assert updated.status == "SUCCESS", updated.reason
+    assert updated.physical_id != created.physical_id
+    assert emulator.calls() == [f"GET /domains/{created.physical_id}", "POST /domains"]
+    assert [r["account"] for r in emulator.requests] == [PROD, PROD]
+    assert [d["ID"] for d in emulator.domains(PROD)] == [int(updated.physical_id)]
+    cleanup = cfn.delete(created.physical_id, props)
+    assert cleanup.status == "SUCCESS", cleanup.reason
+    assert emulator.domains(NON_PROD) == []
+    assert [d["ID"] for d in emulator.domains(PROD)] == [int(updated.physical_id)]
+
+
+def test_update_recreates_a_domain_deleted_out_of_band(cfn, emulator, props):
+    created = cfn.create(props)
+    emulator.api.delete_domain(NON_PROD, int(created.physical_id))
+    updated = cfn.update(created.physical_id, props, props)
+    assert updated.status == "SUCCESS", updated.reason
+    assert updated.physical_id != created.physical_id
+    assert emulator.find(NON_PROD, NAME)["ID"] == int(updated.physical_id)
+
+
+# -- Delete ----------------------------------------------------------------------------------------
+def test_delete_removes_the_domain(cfn, emulator, props):
+    created = cfn.create(props)
+    emulator.clear_requests()
+    response = cfn.delete(created.physical_id, props)
+    assert response.status == "SUCCESS", response.reason
+    assert response.physical_id == created.physical_id
+    assert emulator.find(NON_PROD, NAME) is None
+    assert emulator.calls() == [f"DELETE /domains/{created.physical_id}"]
+
+
+def test_delete_when_already_gone_succeeds(cfn, emulator, props):
+    response = cfn.delete("123456", props)
+    assert response.status == "SUCCESS", response.reason
+    assert [r["status"] for r in emulator.requests] == [422]
+
+
+def test_delete_after_a_failed_create_makes_no_call(cfn, emulator, props):
+    bad_props = {**props, "DomainName": "Not A Domain"}
+    failed = cfn.create(bad_props)
+    assert failed.status == "FAILED"
+    assert not failed.physical_id.isdigit()
+    # Even with a secret that cannot be read: nothing outside the function is called.
+    response = cfn.delete(failed.physical_id, {**bad_props, "AccountTokenSecretArn": "x"})
+    assert response.status == "SUCCESS", response.reason
+    assert response.physical_id == failed.physical_id
+    assert emulator.requests == []
+
+
+def test_delete_of_another_accounts_domain_is_not_performed(cfn, emulator, secrets, props):
+    foreign = emulator.add_domain(PROD, NAME, RETURN_PATH)
+    response = cfn.delete(str(foreign["ID"]), props)  # NonProd token
+    assert response.status == "SUCCESS"  # 510 on this account: gone as far as this resource is concerned
+    assert emulator.domain(foreign["ID"]) is not None
+
+
+# -- Faults and time ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.rate_limited(retry_after=1, method="POST", path=r"^/domains$"),
+        Fault.server_error(method="POST", path=r"^/domains$"),
+        Fault.unavailable(method="POST", path=r"^/domains$"),
+        Fault.unavailable(method="POST", path=r"^/domains$", times=3),
+    ],
+    ids=["429-retry-after", "500", "503", "503x3"],
+)
+def test_transient_failures_are_retried(cfn, emulator, props, fault):
+    times = fault.times
+    emulator.inject(fault)
+    started = time.monotonic()
+    response = cfn.create(props)
+    assert response.status == "SUCCESS", response.reason
+    assert emulator.calls() == ["POST /domains"] * (times + 1)
+    if fault.status == 429:
+        assert time.monotonic() - started >= 0.9, "Retry-After must be honoured"
+    assert len(emulator.domains(NON_PROD)) == 1
+
+
+def test_persistent_5xx_fails_with_a_clear_reason_before_the_deadline(cfn, emulator, props):
+    emulator.inject(Fault.unavailable(method="POST", path=r"^/domains$", times=None))
+    started = time.monotonic()
+    response = cfn.create(props, timeout_ms=10_000)
+    elapsed = time.monotonic() - started
+    assert response.status == "FAILED"
+    assert response.reason == "Postmark POST /domains: HTTP 503, ErrorCode 100 Maintenance after 4 attempt(s)"
+    assert elapsed < 7
+    assert emulator.calls() == ["POST /domains"] * 4
+
+
+def test_retry_after_beyond_the_deadline_fails_fast(cfn, emulator, props):
+    emulator.inject(Fault.rate_limited(retry_after=120, method="POST", path=r"^/domains$", times=None))
+    started = time.monotonic()
+    response = cfn.create(props, timeout_ms=10_000)
+    assert response.status == "FAILED"
+    assert "asked to retry after 120 s" in response.reason
+    assert "left before the deadline" in response.reason
+    assert time.monotonic() - started < 2
+    assert emulator.calls() == ["POST /domains"]
+
+
+def test_slow_postmark_hits_the_deadline_and_a_response_is_still_sent(cfn, emulator, props, monkeypatch):
+    monkeypatch.setenv("ARDA_POSTMARK_READ_TIMEOUT_S", "30")
+    emulator.inject(Fault.slow(30, method="POST", path=r"^/domains$", times=None))
+    started = time.monotonic()
+    # 5 s of Lambda time: 2 s of budget once the 3 s reserve for the response is kept back.
+    response = cfn.create(props, timeout_ms=5_000)
+    elapsed = time.monotonic() - started
+    assert response.status == "FAILED"
+    assert response.reason != "Execution timed out", "our deadline must answer before crhelper's last-resort timer"
+    assert response.reason.startswith("Postmark POST /domains: no answer within the read timeout from 127.0.0.1")
+    assert response.reason.endswith("before the deadline")
+    assert 1.5 < elapsed < 4
+
+
+def test_a_wrong_token_fails_naming_the_secret_never_the_token(cfn, emulator, props):
+    wrong = new_token()
+    arn = put_secret("Alpha002-dev-WrongToken", wrong)
+    response = cfn.create({**props, "AccountTokenSecretArn": arn})
+    assert response.status == "FAILED"
+    assert arn in response.reason
+    assert "ErrorCode 10" in response.reason
+    assert wrong not in response.raw
+    assert [r["status"] for r in emulator.requests] == [401], "401 is never retried"
+
+
+def test_an_unreadable_secret_fails_naming_it(cfn, emulator, props):
+    arn = UNREADABLE_SECRET_ARN
+    response = cfn.create({**props, "AccountTokenSecretArn": arn})
+    assert response.status == "FAILED"
+    assert response.reason.startswith(f"could not read the Postmark account token from secret {arn}")
+    assert emulator.requests == []
+
+
+def test_a_validation_error_from_postmark_is_not_retried(cfn, emulator, props):
+    # gmail.com passes our own validation but Postmark refuses public domains (ErrorCode 503, HTTP 422).
+    response = cfn.create({**props, "DomainName": "gmail.com"})
+    assert response.status == "FAILED"
+    assert "(ErrorCode 503)" in response.reason
+    assert emulator.calls() == ["POST /domains"]
+
+
+# -- Validation before any external call -------------------------------------------------------------
+INVALID = {
+    "missing DomainName": ({"DomainName": None}, "DomainName is required"),
+    "empty DomainName": ({"DomainName": ""}, "DomainName is required"),
+    "upper case": ({"DomainName": "Dev.ArdaMails.com"}, "must be lower case"),
+    "trailing dot": ({"DomainName": "dev.ardamails.com."}, "must not end with a dot"),
+    "one label": ({"DomainName": "localhost"}, "at least 2 labels"),
+    "underscore": ({"DomainName": "dev_1.ardamails.com"}, "may contain only"),
+    "label too long": ({"DomainName": "a" * 64 + ".ardamails.com"}, "at most 63"),
+    "not a string": ({"DomainName": ["dev.ardamails.com"]}, "DomainName must be a string"),
+    "return path outside": ({"ReturnPathDomain": "pm-bounces.example.com"}, "must be a sub-domain of DomainName"),
+    "return path equal": ({"ReturnPathDomain": "dev.ardamails.com"}, "must be a sub-domain of DomainName"),
+    "return path invalid": ({"ReturnPathDomain": "PM.dev.ardamails.com"}, "must be lower case"),
+    "missing secret": ({"AccountTokenSecretArn": None}, "AccountTokenSecretArn is required"),
+    "token instead of ARN": ({"AccountTokenSecretArn": "TOKEN"}, "must be a Secrets Manager secret ARN"),
+    "plain http": ({"ApiUrl": "http://api.postmarkapp.com"}, "plain http only for loopback"),
+    "url with query": ({"ApiUrl": "https://api.postmarkapp.com/?token=x"}, "must not carry credentials"),
+    "not a url scheme": ({"ApiUrl": "ftp://api.postmarkapp.com"}, "must be an https:// URL"),
+    "unknown property": ({"AccountToken": "TOKEN"}, "unknown property AccountToken"),
+}
+
+
+@pytest.mark.parametrize("request_type", ["Create", "Update"])
+@pytest.mark.parametrize("change", list(INVALID), ids=list(INVALID))
+def test_invalid_properties_fail_before_any_external_call(cfn, emulator, change, request_type):
+    # No moto here: a secret ARN that does not exist would give another Reason if it were read.
+    props = domain_props(UNREADABLE_SECRET_ARN, emulator.url)
+    token = new_token()
+    overrides, expected = INVALID[change]
+    bad = {**props}
+    for key, value in overrides.items():
+        if value is None:
+            bad.pop(key, None)
+        else:
+            bad[key] = value.replace("TOKEN", token) if isinstance(value, str) else value
+    response = cfn.create(bad) if request_type == "Create" else cfn.update("36735", bad, props)
+    assert response.status == "FAILED"
+    assert response.reason.startswith("Invalid properties: ")
+    assert expected in response.reason
+    assert token not in response.raw
+    assert emulator.requests == []
+
+
+# -- DKIM record value ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("bits", [1024, 2048])
+def test_dkim_record_value_is_one_record_of_strings_of_at_most_255_characters(cfn, make_emulator, secrets, bits):
+    emulator = make_emulator(dkim_key_bits=bits)
+    response = cfn.create(domain_props(secrets[NON_PROD], emulator.url))
+    assert response.status == "SUCCESS", response.reason
+    text = response.data["DkimTextValue"]
+    strings = parse_route53_txt(response.data["DkimRecordValue"])
+    assert "".join(strings) == text
+    assert all(len(s) <= 255 for s in strings)
+    assert len(strings) == (1 if bits == 1024 else 2)
+    assert len(text) == (225 if bits == 1024 else 401)
+    # Published as-is, the record verifies: the splitting survives a resolver's concatenation.
+    emulator.dns.publish_txt(response.data["DkimHostName"], response.data["DkimRecordValue"])
+    domain_id = int(response.physical_id)
+    assert emulator.api.verify_dkim(NON_PROD, domain_id).body["DKIMVerified"] is True
+    assert emulator.domain(domain_id)["DKIMHost"] == response.data["DkimHostName"]
+
+
+def test_no_token_in_logs_or_responses(cfn, emulator, props, caplog, capfd):
+    # (No token-valued test arguments: pytest prints arguments when a test fails, and the scan would object.)
+    created = cfn.create(props)
+    deleted = cfn.delete(created.physical_id, props)
+    captured = capfd.readouterr()
+    texts = [caplog.text, captured.out, captured.err, created.raw, deleted.raw, repr(emulator.requests)]
+    assert not any(emulator.token_for(account) in text for account in emulator.accounts for text in texts)
+    assert secret_scan.find_secrets(" ".join(texts)) == []
+    # Powertools' JSON lines go to the stdout of import time (the scan reads them from pytest's report);
+    # the records also reach caplog, with their structured keys.
+    records = [r for r in caplog.records if r.name == "postmark-domain"]
+    assert any(getattr(r, "domain_name", None) == NAME for r in records)
+    assert any(getattr(r, "actions", None) == ["created"] for r in records)
+
+
+# -- sample events ------------------------------------------------------------------------------------------
+SAMPLE_EVENTS = sorted((REPO / "events" / "postmark_domain").glob("*.json"))
+
+
+def test_there_are_sample_events_for_every_request_type():
+    types = {json.loads(p.read_text())["RequestType"] for p in SAMPLE_EVENTS}
+    assert types == {"Create", "Update", "Delete"}
+
+
+@pytest.mark.parametrize("path", SAMPLE_EVENTS, ids=[p.stem for p in SAMPLE_EVENTS])
+def test_sample_events_carry_valid_properties(path):
+    event = json.loads(path.read_text())
+    module = load_function_module("postmark_domain")
+    assert event["ResourceType"] == DOMAIN_TYPE
+    props = module.read_properties(event["ResourceProperties"])
+    assert props.api_url == "https://api.postmarkapp.com"
+    if event["RequestType"] == "Update":
+        assert event["PhysicalResourceId"].isdigit()
+        module.read_properties(event["OldResourceProperties"])
