@@ -1,0 +1,626 @@
+"""The mail checks: Postmark, live DNS and the stack's exports, per partition (and Corporate when asked).
+
+Every expected value comes from the placement function (:mod:`arda_mail.placement`) or, where Postmark picks
+it (the DKIM selector and key, the Return-Path CNAME target), from Postmark itself; nothing here composes a
+mail name. Each check returns one row; a row whose prerequisite already drifted is ``skipped`` (the other
+row says what to fix), and a row whose probe failed is ``error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from arda_ops.drift.checks import CheckContext, CheckResult, Target, Verdict, register_check
+from arda_ops.drift.probes import HostedZone, ProbeError
+
+if TYPE_CHECKING:
+    from arda_mail.placement import MailDomainPlacement, PartitionPlacement
+    from arda_mail.postmark.models import PostmarkDomain
+
+PARTITION_MAIL = "partition-mail"
+CORPORATE_MAIL = "corporate-mail"
+MAIL_KINDS = (PARTITION_MAIL, CORPORATE_MAIL)
+#: The Postmark account Corporate's domain lives on (the seeds: "PostmarkProd Sender Signature arda…").
+CORPORATE_POSTMARK_ACCOUNT = "PostmarkProd"
+#: RFC 6376's fixed label between a DKIM selector and the signing domain.
+DKIM_LABEL = "_domainkey"
+_NONE = "(none)"
+
+
+# -- targets ---------------------------------------------------------------------------------------------------
+
+
+def partition_target(name: str, *, accounts_file: Any = None) -> Target:
+    """The mail target of an active partition, with everything its checks need from the registry."""
+    from arda_mail.accounts import AccountsConfigError, partition_account
+    from arda_mail.partitions import postmark_token_reference
+    from arda_mail.placement import partition_placement
+
+    placement = partition_placement(name)
+    try:
+        region: str | None = partition_account(placement.partition, accounts_file).region
+    except AccountsConfigError:
+        region = None  # the AWS probes then use the ambient region
+    return Target(
+        name=name,
+        kind=PARTITION_MAIL,
+        facts={
+            "placement": placement,
+            "mail": placement.mail,
+            "postmark_account": placement.partition.postmark_account.value,
+            "infrastructure": placement.partition.infrastructure,
+            "region": region,
+            "token_secret_name": placement.account_token_secret_name,
+            "op_reference": postmark_token_reference(name),
+        },
+    )
+
+
+def corporate_target(*, accounts_file: Any = None) -> Target:
+    """Corporate's mail domain. Its Postmark token is any token of its Postmark account: the secret (or the
+    1Password reference) of the first active partition on that account."""
+    from arda_mail.partitions import active_partitions
+    from arda_mail.placement import corporate_mail_placement
+
+    facts: dict[str, Any] = {"mail": corporate_mail_placement(), "postmark_account": CORPORATE_POSTMARK_ACCOUNT}
+    sibling = next((p for p in active_partitions() if p.postmark_account.value == CORPORATE_POSTMARK_ACCOUNT), None)
+    if sibling is not None:
+        donor = partition_target(sibling.name, accounts_file=accounts_file).facts
+        facts.update({k: donor[k] for k in ("infrastructure", "region", "token_secret_name", "op_reference")})
+    return Target(name="corporate", kind=CORPORATE_MAIL, facts=facts)
+
+
+def _mail(ctx: CheckContext) -> MailDomainPlacement:
+    mail: MailDomainPlacement = ctx.target.facts["mail"]
+    return mail
+
+
+def _placement(ctx: CheckContext) -> PartitionPlacement:
+    placement: PartitionPlacement = ctx.target.facts["placement"]
+    return placement
+
+
+# -- row helpers -----------------------------------------------------------------------------------------------
+
+
+def _row(  # noqa: PLR0917 - one row, positionally like the table
+    ctx: CheckContext, check: str, expected: str, observed: str, ok: bool, fix: str = ""
+) -> list[CheckResult]:
+    verdict = Verdict.OK if ok else Verdict.DRIFT
+    return [CheckResult(ctx.target.name, check, expected, observed, verdict, "" if ok else fix)]
+
+
+def _skipped(ctx: CheckContext, check: str, expected: str, because: str) -> list[CheckResult]:
+    return [CheckResult(ctx.target.name, check, expected, f"not checked: {because}", Verdict.SKIPPED)]
+
+
+class _ExpectingError(Exception):
+    """Internal: a probe failure plus the row's expected value."""
+
+    def __init__(self, error: ProbeError, expected: str) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.expected = expected
+
+
+@contextmanager
+def expecting(expected: str) -> Iterator[None]:
+    """Attach the row's expected value to a probe failure inside the block (the runner builds the row)."""
+    try:
+        yield
+    except ProbeError as exc:
+        raise _ExpectingError(exc, expected) from exc
+
+
+def error_row(target: str, check: str, exc: BaseException) -> CheckResult:
+    """The ``error`` row for a check that could not probe (used by the runner)."""
+    expected = ""
+    if isinstance(exc, _ExpectingError):
+        expected, exc = exc.expected, exc.error
+    if isinstance(exc, ProbeError):
+        return CheckResult(
+            target, check, expected, f"could not probe: {exc.detail}", Verdict.ERROR, _probe_fix(exc.probe), exc.probe
+        )
+    detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+    return CheckResult(
+        target,
+        check,
+        expected,
+        f"check failed: {type(exc).__name__}: {detail}",
+        Verdict.ERROR,
+        "a bug in the check itself: run it again with --verbose and report the traceback",
+        f"check {check}",
+    )
+
+
+def _probe_fix(probe: str) -> str:
+    if probe.startswith("dns parent"):
+        return (
+            "make the parent zone's name servers reachable from the runner (or point --parent-dns-server at one), "
+            "then run the check again"
+        )
+    if probe.startswith("dns"):
+        return "make the DNS server reachable from the runner (--dns-server HOST[:PORT]), then run the check again"
+    if probe.startswith("postmark"):
+        return "check that Postmark's API is reachable (--postmark-api-url) and the account token is valid"
+    if probe.startswith("token"):
+        return (
+            "make the Postmark account token readable: the account-token secret (--token-source secret), "
+            "`op` signed in (--token-source op), or the ARDA_DRIFT_TOKEN_<ACCOUNT> variable (--token-source env)"
+        )
+    if probe.startswith("aws"):
+        return (
+            "check the AWS credentials for this account: the drift role needs cloudformation:ListExports, "
+            "cloudformation:DescribeStacks, route53:ListHostedZonesByName, route53:GetHostedZone and "
+            "secretsmanager:GetSecretValue on the account-token secret"
+        )
+    return "make the probe reachable and run the check again"
+
+
+def _domain(ctx: CheckContext, expected: str) -> PostmarkDomain | None:
+    with expecting(expected):
+        return ctx.probes.postmark_domain(ctx.target)
+
+
+def _names(values: list[str] | tuple[str, ...]) -> str:
+    return ", ".join(values) if values else _NONE
+
+
+def _ellipsis(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit // 2 - 1] + "…" + text[-(limit // 2 - 1) :]
+
+
+def _dkim_tags(value: str) -> dict[str, str]:
+    """DKIM key tags with all whitespace removed (``k=rsa; p=…`` and ``k=rsa;p=…`` are the same key)."""
+    tags: dict[str, str] = {}
+    for part in value.split(";"):
+        key, sep, val = part.partition("=")
+        if sep:
+            tags[key.strip().lower()] = "".join(val.split())
+    return tags
+
+
+# -- Postmark --------------------------------------------------------------------------------------------------
+
+_NO_DOMAIN = "the domain is not on Postmark (see postmark.domain)"
+#: Record sets the stack owns: CloudFormation does not repair an out-of-band edit on a deploy without changes.
+_STACK_RECORD = (
+    "the stack owns this record set, and a deploy without changes does not repair an edit made outside "
+    "CloudFormation: change it back in the partition's hosted zone (CloudFormation drift detection then shows it "
+    "IN_SYNC)"
+)
+
+
+@register_check("postmark.domain", kinds=MAIL_KINDS)
+def postmark_domain(ctx: CheckContext) -> list[CheckResult]:
+    """The domain exists on the target's Postmark account under the placement function's name."""
+    mail = _mail(ctx)
+    account = ctx.target.facts["postmark_account"]
+    expected = f"{mail.postmark_domain_name} on {account}"
+    domain = _domain(ctx, expected)
+    if domain is None:
+        return _row(
+            ctx,
+            "postmark.domain",
+            expected,
+            f"no domain {mail.postmark_domain_name} on {account}",
+            False,
+            f"the Postmark domain was deleted (or never created) on {account}; a deploy without changes does not "
+            "notice: make CloudFormation replace Custom::PostmarkDomain (a changed property, or delete and re-deploy "
+            "the stack) so its Create registers the domain again, then its DKIM record set takes the new key",
+        )
+    ok = domain.name.lower() == mail.postmark_domain_name
+    return _row(
+        ctx,
+        "postmark.domain",
+        expected,
+        f"{domain.name} (ID {domain.id})",
+        ok,
+        f"Postmark's domain is named {domain.name!r}: register {mail.postmark_domain_name} instead",
+    )
+
+
+@register_check("postmark.dkim-host", kinds=MAIL_KINDS)
+def postmark_dkim_host(ctx: CheckContext) -> list[CheckResult]:
+    """Postmark's DKIM host (active, else pending) is a selector below the domain's ``_domainkey``."""
+    mail = _mail(ctx)
+    suffix = f".{DKIM_LABEL}.{mail.mail_domain}"
+    expected = f"<selector>{suffix}"
+    domain = _domain(ctx, expected)
+    if domain is None:
+        return _skipped(ctx, "postmark.dkim-host", expected, _NO_DOMAIN)
+    host = domain.dkim_record_host
+    ok = bool(host) and host.lower().endswith(suffix) and len(host) > len(suffix)
+    return _row(
+        ctx,
+        "postmark.dkim-host",
+        expected,
+        host or _NONE,
+        ok,
+        f"Postmark's DKIM host {host or '(empty)'} is not below {DKIM_LABEL}.{mail.mail_domain}: the domain has no "
+        "usable key: rotate its DKIM key (POST /domains/{id}/rotatedkim) and publish the new one (see dns.dkim)",
+    )
+
+
+@register_check("postmark.return-path", kinds=MAIL_KINDS)
+def postmark_return_path(ctx: CheckContext) -> list[CheckResult]:
+    """Postmark's Return-Path domain equals the placement function's Return-Path host."""
+    mail = _mail(ctx)
+    expected = mail.return_path_host
+    domain = _domain(ctx, expected)
+    if domain is None:
+        return _skipped(ctx, "postmark.return-path", expected, _NO_DOMAIN)
+    observed = domain.return_path_domain
+    return _row(
+        ctx,
+        "postmark.return-path",
+        expected,
+        observed or _NONE,
+        observed.lower() == expected,
+        f"set the domain's Return-Path back to {expected} (PUT /domains/{domain.id} with ReturnPathDomain, or "
+        "Postmark's console), then verify it; the stack's Custom::PostmarkDomain does the same when it next updates",
+    )
+
+
+@register_check("postmark.dkim-verified", kinds=MAIL_KINDS)
+def postmark_dkim_verified(ctx: CheckContext) -> list[CheckResult]:
+    """Postmark reports DKIM verified."""
+    expected = "verified"
+    domain = _domain(ctx, expected)
+    if domain is None:
+        return _skipped(ctx, "postmark.dkim-verified", expected, _NO_DOMAIN)
+    status = f" (DKIMUpdateStatus {domain.dkim_update_status})" if domain.dkim_update_status else ""
+    return _row(
+        ctx,
+        "postmark.dkim-verified",
+        expected,
+        ("verified" if domain.dkim_verified else "not verified") + status,
+        domain.dkim_verified,
+        f"Postmark has not verified DKIM: publish the TXT record at {domain.dkim_record_host or 'the DKIM host'} "
+        f"with Postmark's value (see dns.dkim), then verify it (PUT /domains/{domain.id}/verifyDkim, the "
+        "'Verify' button in Postmark, or an update of the stack that re-runs Custom::PostmarkDomainVerification)",
+    )
+
+
+@register_check("postmark.return-path-verified", kinds=MAIL_KINDS)
+def postmark_return_path_verified(ctx: CheckContext) -> list[CheckResult]:
+    """Postmark reports the custom Return-Path verified."""
+    mail = _mail(ctx)
+    expected = "verified"
+    domain = _domain(ctx, expected)
+    if domain is None:
+        return _skipped(ctx, "postmark.return-path-verified", expected, _NO_DOMAIN)
+    return _row(
+        ctx,
+        "postmark.return-path-verified",
+        expected,
+        "verified" if domain.return_path_domain_verified else "not verified",
+        domain.return_path_domain_verified,
+        f"Postmark has not verified the Return-Path: make {mail.return_path_host} a CNAME to "
+        f"{domain.return_path_cname_value or mail.return_path_target} (see dns.return-path), then verify it "
+        f"(PUT /domains/{domain.id}/verifyReturnPath or the 'Verify' button in Postmark)",
+    )
+
+
+@register_check("postmark.dkim-rotation", kinds=MAIL_KINDS)
+def postmark_dkim_rotation(ctx: CheckContext) -> list[CheckResult]:
+    """No DKIM rotation is pending (a new key waiting for verification while the old one is active)."""
+    expected = "no rotation pending"
+    domain = _domain(ctx, expected)
+    if domain is None:
+        return _skipped(ctx, "postmark.dkim-rotation", expected, _NO_DOMAIN)
+    if not domain.rotation_pending:
+        first = " (the first key is still pending: see postmark.dkim-verified)" if not domain.dkim_host else ""
+        return _row(ctx, "postmark.dkim-rotation", expected, "none" + first, True)
+    host = domain.dkim_pending_host
+    with expecting(expected):
+        published = any(
+            _dkim_tags(v) == _dkim_tags(domain.dkim_pending_text_value) for v in ctx.probes.txt(host.lower())
+        )
+    if published:
+        fix = f"the new key is published at {host}: verify DKIM (PUT /domains/{domain.id}/verifyDkim) to finish it"
+    else:
+        fix = (
+            f"publish a second TXT record at {host} with Postmark's DKIMPendingTextValue (keep the active key's "
+            f"record), then verify DKIM (PUT /domains/{domain.id}/verifyDkim)"
+        )
+    state = "published" if published else "not in DNS"
+    return _row(ctx, "postmark.dkim-rotation", expected, f"pending key at {host} ({state})", False, fix)
+
+
+@register_check("postmark.revoked-key", kinds=MAIL_KINDS)
+def postmark_revoked_key(ctx: CheckContext) -> list[CheckResult]:
+    """A DKIM key Postmark revoked after a rotation is no longer published once it is safe to remove."""
+    expected = "no revoked key in DNS"
+    domain = _domain(ctx, expected)
+    if domain is None:
+        return _skipped(ctx, "postmark.revoked-key", expected, _NO_DOMAIN)
+    host = domain.dkim_revoked_host
+    if not host:
+        return _row(ctx, "postmark.revoked-key", expected, "none", True)
+    with expecting(expected):
+        published = bool(ctx.probes.txt(host.lower()))
+    if not published:
+        return _row(ctx, "postmark.revoked-key", expected, f"revoked key at {host} removed from DNS", True)
+    if not domain.safe_to_remove_revoked_key:
+        observed = f"revoked key at {host} still published; Postmark: not yet safe to remove"
+        return _row(ctx, "postmark.revoked-key", expected, observed, True)
+    return _row(
+        ctx,
+        "postmark.revoked-key",
+        expected,
+        f"revoked key still published at {host}",
+        False,
+        f"delete the TXT record at {host}: Postmark revoked that key and reports it safe to remove from DNS",
+    )
+
+
+# -- DNS -------------------------------------------------------------------------------------------------------
+
+
+@register_check("dns.delegation", kinds=MAIL_KINDS)
+def dns_delegation(ctx: CheckContext) -> list[CheckResult]:
+    """The parent zone's NS delegation equals the sub-zone's name servers.
+
+    The sub-zone's name servers are those Route 53 assigned to its hosted zone (read in the partition's
+    account); for a target without an AWS account (Corporate) they are the NS set at the zone's apex.
+    The delegation is read from the parent zone's authoritative servers with recursion off.
+    """
+    mail = _mail(ctx)
+    expected_label = f"the name servers of zone {mail.mail_domain}"
+    with expecting(expected_label):
+        if ctx.target.kind == PARTITION_MAIL:
+            zone: HostedZone | None = ctx.probes.hosted_zone(ctx.target, mail.mail_domain)
+            if zone is None:
+                return _row(
+                    ctx,
+                    "dns.delegation",
+                    expected_label,
+                    f"no hosted zone {mail.mail_domain} in {ctx.target.facts.get('infrastructure')}",
+                    False,
+                    f"the mail sub-zone is missing: deploy the stack ({_placement(ctx).stack_name})",
+                )
+            servers = list(zone.name_servers)
+            source = "Route 53"
+        else:
+            servers = ctx.probes.ns(mail.mail_domain)
+            source = "zone apex"
+        expected = f"{_names(servers)} ({source})"
+        delegated = ctx.probes.delegation(mail.mail_domain, mail.parent_zone_name)
+    if not delegated:
+        fix = (
+            f"the parent zone {mail.parent_zone_name} has no NS record for {mail.mail_domain}: create it with the "
+            f"sub-zone's name servers ({_names(servers)}) in the Platform Root account; Custom::NsDelegation "
+            "writes it again only when CloudFormation updates it"
+        )
+        return _row(ctx, "dns.delegation", expected, f"no delegation in {mail.parent_zone_name}", False, fix)
+    ok = sorted(delegated) == sorted(servers)
+    return _row(
+        ctx,
+        "dns.delegation",
+        expected,
+        f"{_names(delegated)} (in {mail.parent_zone_name})",
+        ok,
+        f"the parent zone {mail.parent_zone_name} delegates {mail.mail_domain} to other name servers (an old zone's?): "
+        f"UPSERT its NS record to {_names(servers)} in the Platform Root account (Custom::NsDelegation wrote it; a "
+        "deploy without changes does not rewrite it); if a stale duplicate hosted zone exists, delete it",
+    )
+
+
+def _txt_check(  # noqa: PLR0917
+    ctx: CheckContext, check: str, host: str, expected: str, prefix: str, what: str
+) -> list[CheckResult]:
+    with expecting(expected):
+        records = ctx.probes.txt(host)
+    matching = [r for r in records if r.lower().startswith(prefix)]
+    ok = matching == [expected]
+    if not matching:
+        observed, fix = (
+            f"no {what} record at {host}",
+            f"publish the TXT record {expected!r} at {host}; {_STACK_RECORD}",
+        )
+    elif len(matching) > 1:
+        observed = f"{len(matching)} {what} records: " + " | ".join(matching)
+        fix = f"keep exactly one {what} record at {host}, {expected!r}, and delete the others"
+    else:
+        observed = matching[0]
+        fix = f"set the {what} TXT record at {host} back to {expected!r}; {_STACK_RECORD}"
+    return _row(ctx, check, expected, observed, ok, fix)
+
+
+@register_check("dns.spf", kinds=MAIL_KINDS)
+def dns_spf(ctx: CheckContext) -> list[CheckResult]:
+    """Exactly one SPF record at the apex, equal to the placement function's value."""
+    mail = _mail(ctx)
+    return _txt_check(ctx, "dns.spf", mail.spf_host, mail.spf_value, "v=spf1", "SPF")
+
+
+@register_check("dns.dmarc", kinds=MAIL_KINDS)
+def dmarc_record(ctx: CheckContext) -> list[CheckResult]:
+    """Exactly one DMARC record at the DMARC host, equal to the placement function's value."""
+    mail = _mail(ctx)
+    return _txt_check(ctx, "dns.dmarc", mail.dmarc_host, mail.dmarc_value, "v=dmarc1", "DMARC")
+
+
+@register_check("dns.dkim", kinds=MAIL_KINDS)
+def dns_dkim(ctx: CheckContext) -> list[CheckResult]:
+    """The DKIM TXT record at Postmark's DKIM host carries Postmark's key (strings joined, spaces ignored)."""
+    domain = _domain(ctx, "Postmark's DKIM key")
+    if domain is None:
+        return _skipped(ctx, "dns.dkim", "Postmark's DKIM key", _NO_DOMAIN)
+    host, value = domain.dkim_record_host.lower(), domain.dkim_record_text
+    if not host or not value:
+        return _skipped(ctx, "dns.dkim", "Postmark's DKIM key", "Postmark shows no DKIM key (see postmark.dkim-host)")
+    expected = f"{host} TXT {_ellipsis(value)}"
+    with expecting(expected):
+        records = ctx.probes.txt(host)
+    wanted = _dkim_tags(value)
+    matching = [r for r in records if _dkim_tags(r) == wanted]
+    if not records:
+        return _row(
+            ctx,
+            "dns.dkim",
+            expected,
+            f"no TXT record at {host}",
+            False,
+            f"publish the DKIM TXT record at {host} with Postmark's key (the expected value; it is "
+            f"Custom::PostmarkDomain's DkimRecordValue); until then mail from the domain is not DKIM-signed; "
+            f"{_STACK_RECORD}",
+        )
+    if matching and len(records) == 1:
+        return _row(ctx, "dns.dkim", expected, f"{host} TXT {_ellipsis(records[0])}", True)
+    if matching:
+        return _row(
+            ctx,
+            "dns.dkim",
+            expected,
+            f"{len(records)} TXT records at {host}, one of them Postmark's",
+            False,
+            f"delete the extra TXT records at {host}: keep only Postmark's key",
+        )
+    return _row(
+        ctx,
+        "dns.dkim",
+        expected,
+        f"{host} TXT " + " | ".join(_ellipsis(r) for r in records),
+        False,
+        f"the TXT record at {host} is not Postmark's key (an old or truncated key): it must carry Postmark's "
+        "DkimTextValue; if Postmark's key changed (domain re-created), a stack operation that re-runs "
+        "Custom::PostmarkDomain hands the DKIM record its new DkimRecordValue, else change the record back by hand",
+    )
+
+
+@register_check("dns.return-path", kinds=MAIL_KINDS)
+def dns_return_path(ctx: CheckContext) -> list[CheckResult]:
+    """The Return-Path host is a CNAME to Postmark's ReturnPathDomainCNAMEValue."""
+    mail = _mail(ctx)
+    host = mail.return_path_host
+    domain = _domain(ctx, f"{host} CNAME {mail.return_path_target}")
+    target = (domain.return_path_cname_value if domain else "") or mail.return_path_target
+    expected = f"{host} CNAME {target}"
+    with expecting(expected):
+        observed = ctx.probes.cname(host)
+    if observed is None:
+        return _row(
+            ctx,
+            "dns.return-path",
+            expected,
+            f"no CNAME at {host}",
+            False,
+            f"publish the CNAME {host} → {target}; {_STACK_RECORD}",
+        )
+    return _row(
+        ctx,
+        "dns.return-path",
+        expected,
+        f"{host} CNAME {observed}",
+        observed == target.lower().rstrip("."),
+        f"point the CNAME {host} at {target} (Postmark's ReturnPathDomainCNAMEValue), not {observed}; {_STACK_RECORD}",
+    )
+
+
+# -- cross-seam: the stack -------------------------------------------------------------------------------------
+
+_HEALTHY_SUFFIXES = ("_COMPLETE",)
+_BROKEN_STATES = frozenset({"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_COMPLETE"})
+
+
+@register_check("stack.status", kinds=(PARTITION_MAIL,))
+def stack_status(ctx: CheckContext) -> list[CheckResult]:
+    """The partition's stack exists and is in a settled, usable state."""
+    placement = _placement(ctx)
+    expected = f"{placement.stack_name} in a *_COMPLETE state"
+    with expecting(expected):
+        status = ctx.probes.stack_status(ctx.target, placement.stack_name)
+    where = " ".join(str(ctx.target.facts.get(k) or "") for k in ("infrastructure", "region")).strip()
+    if status is None:
+        return _row(
+            ctx,
+            "stack.status",
+            expected,
+            f"no stack {placement.stack_name} in {where}",
+            False,
+            f"deploy it: sam deploy --config-env {placement.partition.name}",
+        )
+    if status.endswith("_IN_PROGRESS"):
+        return _row(ctx, "stack.status", expected, f"{status} (an operation is running)", True)
+    ok = status.endswith(_HEALTHY_SUFFIXES) and status not in _BROKEN_STATES
+    return _row(
+        ctx,
+        "stack.status",
+        expected,
+        status,
+        ok,
+        f"the stack is {status}: read its events in the CloudFormation console, fix the cause and re-deploy "
+        f"(sam deploy --config-env {placement.partition.name}); a ROLLBACK_COMPLETE stack must be deleted first",
+    )
+
+
+def _stack_exports(ctx: CheckContext, expected: str) -> dict[str, str] | None:
+    """Name → value of the exports the partition's stack publishes; None when the stack does not exist."""
+    placement = _placement(ctx)
+    with expecting(expected):
+        if ctx.probes.stack_status(ctx.target, placement.stack_name) is None:
+            return None
+        exports = ctx.probes.exports(ctx.target)
+    marker = f":stack/{placement.stack_name}/"
+    return {e["Name"]: e["Value"] for e in exports if marker in e.get("ExportingStackId", "")}
+
+
+@register_check("stack.exports", kinds=(PARTITION_MAIL,))
+def stack_exports(ctx: CheckContext) -> list[CheckResult]:
+    """The stack exports exactly the placement function's six export names (the Helm chart's contract)."""
+    placement = _placement(ctx)
+    wanted = placement.exports.as_dict()
+    expected = f"{len(wanted)} exports: " + ", ".join(sorted(wanted.values()))
+    exported = _stack_exports(ctx, expected)
+    if exported is None:
+        return _skipped(ctx, "stack.exports", expected, "the stack does not exist (see stack.status)")
+    missing = {key: name for key, name in wanted.items() if name not in exported}
+    extra = sorted(set(exported) - set(wanted.values()))
+    if not missing and not extra:
+        return _row(ctx, "stack.exports", expected, f"{len(wanted)} exports, all present", True)
+    parts = []
+    if missing:
+        parts.append("missing " + ", ".join(sorted(missing.values())))
+    if extra:
+        parts.append("unexpected " + ", ".join(extra))
+    outputs = ", ".join(f"Output {key} → Export {name}" for key, name in sorted(missing.items()))
+    fix = (
+        f"restore the export names the runtime's Helm chart imports ({outputs}): make template.yaml's Outputs "
+        "publish the placement function's names and re-deploy"
+    )
+    if extra:
+        fix += f"; {', '.join(extra)} is not part of the contract (a renamed export?)"
+    return _row(ctx, "stack.exports", expected, "; ".join(parts), False, fix)
+
+
+@register_check("stack.zone", kinds=(PARTITION_MAIL,))
+def stack_zone(ctx: CheckContext) -> list[CheckResult]:
+    """The zone exports name the placement function's mail zone and the hosted zone Route 53 holds for it."""
+    placement = _placement(ctx)
+    names = placement.exports
+    mail = placement.mail
+    expected_head = f"{names.partition_mail_zone_name} = {mail.mail_domain}"
+    exported = _stack_exports(ctx, expected_head)
+    if exported is None:
+        return _skipped(ctx, "stack.zone", expected_head, "the stack does not exist (see stack.status)")
+    with expecting(expected_head):
+        zone = ctx.probes.hosted_zone(ctx.target, mail.mail_domain)
+    zone_id = zone.id if zone else "(no such hosted zone)"
+    expected = f"{expected_head}, {names.partition_mail_zone_id} = {zone_id}"
+    got_name = exported.get(names.partition_mail_zone_name)
+    got_id = exported.get(names.partition_mail_zone_id)
+    if got_name is None or got_id is None:
+        return _skipped(ctx, "stack.zone", expected, "a zone export is missing (see stack.exports)")
+    observed = f"{got_name} / {got_id}"
+    name_ok = got_name.rstrip(".").lower() == mail.mail_domain
+    id_ok = zone is not None and got_id.rsplit("/", 1)[-1] == zone.id
+    fix = (
+        f"the stack's zone exports ({observed}) do not match the mail zone {mail.mail_domain} "
+        f"({zone_id}): the stack manages another zone than the one DNS and Postmark use; re-deploy it, and "
+        "delete a stale duplicate hosted zone"
+    )
+    return _row(ctx, "stack.zone", expected, observed, name_ok and id_ok, fix)

@@ -1,0 +1,508 @@
+"""The drift check against moto (server), the Postmark emulator and real DNS servers on loopback.
+
+A healthy world is clean; each kind of drift is detected by its own row with a message that says what to fix;
+an unreachable DNS server, Postmark or AWS gives exit code 2 naming the probe, never a false "clean".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from support import secret_scan
+from support.drift import build_world, loopback_services
+
+from arda_mail.placement import partition_placement
+from arda_mail.postmark.client import PostmarkClient
+from arda_mail.txt_records import route53_txt_value
+from arda_ops.dns_server import closed_loopback_port
+from arda_ops.drift.checks import Verdict
+from arda_ops.drift.cli import main
+from arda_ops.drift.probes import Endpoint, EnvTokens, StaticTokens
+from arda_ops.drift.report import EXIT_CLEAN, EXIT_DRIFT, EXIT_PROBE_FAILED, DriftReport
+from postmark_emulator import new_token
+
+ALL = ("dev", "stage", "demo", "prod")
+TOKENS = {"PostmarkNonProd": new_token(), "PostmarkProd": new_token()}
+secret_scan.register(*TOKENS.values())
+
+
+@pytest.fixture(scope="module")
+def loopback():
+    # botocore logs request and response bodies at DEBUG (the token secret's value among them): keep it quiet
+    quiet = {name: logging.getLogger(name) for name in ("botocore", "boto3", "urllib3")}
+    levels = {name: logger.level for name, logger in quiet.items()}
+    for logger in quiet.values():
+        logger.setLevel(logging.INFO)
+    try:
+        with loopback_services(TOKENS) as services:
+            yield services
+    finally:
+        for name, logger in quiet.items():
+            logger.setLevel(levels[name])
+
+
+@pytest.fixture
+def world(loopback):
+    services, zone_dns, parent_dns = loopback
+    return build_world(services, ["dev"], zone_dns, parent_dns)
+
+
+def _only_drift(report: DriftReport) -> list[tuple[str, str]]:
+    return [(r.target, r.check) for r in report.results if r.verdict is not Verdict.OK]
+
+
+def _postmark(world, partition="dev") -> PostmarkClient:
+    account = partition_placement(partition).partition.postmark_account.value
+    return PostmarkClient(TOKENS[account], api_url=world.services.emulator.url)
+
+
+# -- healthy -------------------------------------------------------------------------------------------------
+
+
+def test_every_active_partition_and_corporate_healthy_is_clean(loopback):
+    services, zone_dns, parent_dns = loopback
+    world = build_world(services, ALL, zone_dns, parent_dns, corporate=True)
+    started = time.monotonic()
+    report = world.run()  # tokens from each partition's account-token secret in (moto's) Secrets Manager
+    elapsed = time.monotonic() - started
+    print(report.render_table())
+    print(f"drift check of {len(ALL)} partitions + Corporate: {elapsed:.2f} s")
+    assert report.exit_code == EXIT_CLEAN, report.render_table()
+    assert set(report.targets) == {*ALL, "corporate"}
+    checks = {r.check for r in report.results}
+    assert {"postmark.domain", "dns.delegation", "dns.dkim", "dns.return-path", "stack.exports"} <= checks
+    corporate_checks = {r.check for r in report.results if r.target == "corporate"}
+    assert not any(c.startswith("stack.") for c in corporate_checks)  # Corporate has no partition stack
+    assert zone_dns.queries  # the answers really came over DNS
+    assert parent_dns.queries
+
+
+# -- each kind of drift ----------------------------------------------------------------------------------------
+
+
+def test_missing_dkim_record(world):
+    host = world.postmark_domain("dev")["DKIMHost"]
+    world.delete_record("dev", host, "TXT")
+    report = world.run()
+    assert report.exit_code == EXIT_DRIFT
+    assert _only_drift(report) == [("dev", "dns.dkim")]
+    row = report.find("dev", "dns.dkim")
+    assert row.observed == f"no TXT record at {host}"
+    assert f"publish the DKIM TXT record at {host}" in row.fix
+
+
+def test_wrong_dkim_value(world):
+    domain = world.postmark_domain("dev")
+    old_key = "k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDoldoldoldkeyIDAQAB"
+    world.change("dev", "UPSERT", domain["DKIMHost"], "TXT", [route53_txt_value(old_key)])
+    report = world.run()
+    assert _only_drift(report) == [("dev", "dns.dkim")]
+    row = report.find("dev", "dns.dkim")
+    assert row.verdict is Verdict.DRIFT
+    assert "is not Postmark's key" in row.fix
+    assert "DkimRecordValue" in row.fix
+
+
+def test_dkim_value_split_into_several_strings_is_still_clean(world):
+    """Route 53 stores a long key as several strings of one record; resolvers (and the check) join them."""
+    domain = world.postmark_domain("dev")
+    value = domain["DKIMTextValue"]
+    split = f'"{value[:100]}" "{value[100:]}"'
+    world.change("dev", "UPSERT", domain["DKIMHost"], "TXT", [split])
+    assert world.run().exit_code == EXIT_CLEAN
+
+
+def test_return_path_cname_wrong(world):
+    host = partition_placement("dev").mail.return_path_host
+    world.change("dev", "UPSERT", host, "CNAME", ["bounces.example.net"])
+    report = world.run()
+    assert _only_drift(report) == [("dev", "dns.return-path")]
+    row = report.find("dev", "dns.return-path")
+    assert row.observed == f"{host} CNAME bounces.example.net"
+    assert f"point the CNAME {host} at pm.mtasv.net" in row.fix
+
+
+def test_delegation_pointing_at_old_name_servers(world):
+    old = ["ns-1.awsdns-00.com", "ns-513.awsdns-01.net", "ns-1025.awsdns-02.org", "ns-1537.awsdns-03.co.uk"]
+    world.set_delegation("dev", old)
+    report = world.run()
+    assert _only_drift(report) == [("dev", "dns.delegation")]
+    row = report.find("dev", "dns.delegation")
+    assert "ns-1.awsdns-00.com" in row.observed
+    assert "ns-2048.awsdns-64.com" in row.expected  # the zone's own name servers (moto's delegation set)
+    assert "UPSERT its NS record" in row.fix
+    assert "Custom::NsDelegation" in row.fix
+
+
+def test_delegation_missing_from_the_parent(world):
+    mail = partition_placement("dev").mail
+    root = world.services.root_client("route53")
+    rrsets = root.list_resource_record_sets(HostedZoneId=world.parent_zone_id)["ResourceRecordSets"]
+    ns = next(r for r in rrsets if r["Type"] == "NS" and r["Name"].rstrip(".") == mail.mail_domain)
+    root.change_resource_record_sets(
+        HostedZoneId=world.parent_zone_id,
+        ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": ns}]},
+    )
+    row = world.run().find("dev", "dns.delegation")
+    assert row.verdict is Verdict.DRIFT
+    assert row.observed == f"no delegation in {mail.parent_zone_name}"
+    assert f"has no NS record for {mail.mail_domain}" in row.fix
+
+
+def test_postmark_domain_deleted(world):
+    domain = world.postmark_domain("dev")
+    with _postmark(world) as client:
+        client.delete_domain(domain["ID"])
+    report = world.run()
+    assert report.exit_code == EXIT_DRIFT
+    row = report.find("dev", "postmark.domain")
+    assert row.verdict is Verdict.DRIFT
+    assert row.observed.startswith("no domain ")
+    assert "Custom::PostmarkDomain" in row.fix
+    # what builds on the domain is skipped, not reported as more drift
+    for check in ("postmark.dkim-verified", "postmark.return-path", "dns.dkim"):
+        assert report.find("dev", check).verdict is Verdict.SKIPPED
+    assert report.find("dev", "dns.spf").verdict is Verdict.OK
+
+
+def test_postmark_domain_unverified(world):
+    """The domain re-registered by hand: a new, unverified key (published) and an unverified Return-Path."""
+    mail = partition_placement("dev").mail
+    old = world.postmark_domain("dev")
+    with _postmark(world) as client:
+        client.delete_domain(old["ID"])
+        fresh = client.create_domain(mail.postmark_domain_name, mail.return_path_host)
+    world.delete_record("dev", old["DKIMHost"], "TXT")
+    world.change("dev", "UPSERT", fresh.dkim_pending_host, "TXT", [route53_txt_value(fresh.dkim_pending_text_value)])
+    report = world.run()
+    assert set(_only_drift(report)) == {("dev", "postmark.dkim-verified"), ("dev", "postmark.return-path-verified")}
+    dkim = report.find("dev", "postmark.dkim-verified")
+    assert dkim.observed.startswith("not verified")
+    assert "verifyDkim" in dkim.fix
+    assert "verifyReturnPath" in report.find("dev", "postmark.return-path-verified").fix
+    assert report.find("dev", "dns.dkim").verdict is Verdict.OK  # the pending key is the one to publish
+    assert "first key is still pending" in report.find("dev", "postmark.dkim-rotation").observed
+
+
+def test_postmark_return_path_changed(world):
+    domain = world.postmark_domain("dev")
+    other = "bounce." + partition_placement("dev").mail.mail_domain
+    with _postmark(world) as client:
+        client.edit_domain(domain["ID"], other)
+    report = world.run()
+    row = report.find("dev", "postmark.return-path")
+    assert row.verdict is Verdict.DRIFT
+    assert row.observed == other
+    assert "set the domain's Return-Path back to" in row.fix
+    assert report.find("dev", "postmark.return-path-verified").verdict is Verdict.DRIFT
+
+
+def test_pending_rotation_then_revoked_key_still_in_dns(world):
+    domain = world.postmark_domain("dev")
+    with _postmark(world) as client:
+        rotated = client.rotate_dkim(domain["ID"])
+    report = world.run()
+    assert _only_drift(report) == [("dev", "postmark.dkim-rotation")]
+    row = report.find("dev", "postmark.dkim-rotation")
+    assert row.observed == f"pending key at {rotated.dkim_pending_host} (not in DNS)"
+    assert "publish a second TXT record" in row.fix
+
+    # publish the new key next to the old one and let Postmark verify it: the old key is now revoked
+    world.change(
+        "dev", "UPSERT", rotated.dkim_pending_host, "TXT", [route53_txt_value(rotated.dkim_pending_text_value)]
+    )
+    with _postmark(world) as client:
+        verified = client.verify_dkim(domain["ID"])
+    assert verified.dkim_revoked_host == domain["DKIMHost"]
+    # the stack's record follows Custom::PostmarkDomain's DkimHostName, which is the new active key now
+    report = world.run()
+    revoked = report.find("dev", "postmark.revoked-key")
+    assert revoked.verdict is Verdict.OK
+    assert "not yet safe to remove" in revoked.observed
+    world.services.emulator.api.mark_revoked_key_safe(domain["ID"])
+    revoked = world.run().find("dev", "postmark.revoked-key")
+    assert revoked.verdict is Verdict.DRIFT
+    assert f"delete the TXT record at {domain['DKIMHost']}" in revoked.fix
+
+
+def test_export_renamed(world):
+    placement = partition_placement("dev")
+    renamed = placement.exports.email_encryption_key_arn.replace("EmailEncryptionKeyArn", "EncryptionKeyArn")
+    world.redeploy_stack("dev", {"EmailEncryptionKeyArn": renamed})
+    report = world.run()
+    assert _only_drift(report) == [("dev", "stack.exports")]
+    row = report.find("dev", "stack.exports")
+    assert row.observed == f"missing {placement.exports.email_encryption_key_arn}; unexpected {renamed}"
+    assert f"Output EmailEncryptionKeyArn → Export {placement.exports.email_encryption_key_arn}" in row.fix
+
+
+def test_stack_deleted(world):
+    placement = partition_placement("dev")
+    world.services.client("cloudformation").delete_stack(StackName=placement.stack_name)
+    report = world.run()
+    assert report.find("dev", "stack.status").verdict is Verdict.DRIFT
+    assert "sam deploy --config-env dev" in report.find("dev", "stack.status").fix
+    assert report.find("dev", "stack.exports").verdict is Verdict.SKIPPED
+    assert report.exit_code == EXIT_DRIFT
+
+
+def test_spf_and_dmarc_drift(world):
+    mail = partition_placement("dev").mail
+    world.change("dev", "UPSERT", mail.spf_host, "TXT", [route53_txt_value("v=spf1 -all")])
+    world.delete_record("dev", mail.dmarc_host, "TXT")
+    report = world.run()
+    assert set(_only_drift(report)) == {("dev", "dns.spf"), ("dev", "dns.dmarc")}
+    assert report.find("dev", "dns.spf").observed == "v=spf1 -all"
+    assert f"no DMARC record at {mail.dmarc_host}" == report.find("dev", "dns.dmarc").observed
+    assert mail.dmarc_value in report.find("dev", "dns.dmarc").fix
+
+
+# -- could not probe -------------------------------------------------------------------------------------------
+
+
+def test_unreachable_dns_server_is_exit_2_not_clean(world):
+    port = closed_loopback_port()
+    started = time.monotonic()
+    report = world.run(dns_server=Endpoint("127.0.0.1", port))
+    assert time.monotonic() - started < 6  # bounded by the probe timeout, never stalled
+    assert report.exit_code == EXIT_PROBE_FAILED
+    assert f"dns 127.0.0.1:{port}" in report.failed_probes
+    for check in ("dns.spf", "dns.dmarc", "dns.dkim", "dns.return-path"):
+        row = report.find("dev", check)
+        assert row.verdict is Verdict.ERROR
+        assert row.observed.startswith("could not probe")
+        assert "--dns-server" in row.fix
+    assert report.find("dev", "postmark.domain").verdict is Verdict.OK  # the other probes still answered
+
+
+def test_unreachable_parent_dns_server(world):
+    port = closed_loopback_port()
+    report = world.run(parent_dns_server=Endpoint("127.0.0.1", port))
+    assert report.exit_code == EXIT_PROBE_FAILED
+    row = report.find("dev", "dns.delegation")
+    assert row.verdict is Verdict.ERROR
+    assert row.probe == f"dns parent {partition_placement('dev').mail.parent_zone_name} (127.0.0.1:{port})"
+    assert _only_drift(report) == [("dev", "dns.delegation")]
+
+
+def test_unreachable_postmark_is_exit_2(world):
+    port = closed_loopback_port()
+    report = world.run(postmark_api_url=f"http://127.0.0.1:{port}")
+    assert report.exit_code == EXIT_PROBE_FAILED
+    assert report.failed_probes == [f"postmark PostmarkNonProd (http://127.0.0.1:{port})"]
+    row = report.find("dev", "postmark.domain")
+    assert row.verdict is Verdict.ERROR
+    assert row.observed.startswith("could not probe: Postmark GET /domains")
+    assert report.find("dev", "dns.dkim").verdict is Verdict.ERROR  # needs Postmark's key
+    assert report.find("dev", "dns.spf").verdict is Verdict.OK
+
+
+def test_unreachable_aws_is_exit_2(world):
+    port = closed_loopback_port()
+    report = world.run(aws_endpoint_url=f"http://127.0.0.1:{port}")
+    assert report.exit_code == EXIT_PROBE_FAILED
+    assert any(p.startswith("aws ") for p in report.failed_probes)
+    assert report.find("dev", "stack.exports").verdict is Verdict.ERROR
+    # the token comes from Secrets Manager: without AWS, Postmark cannot be asked either
+    assert report.find("dev", "postmark.domain").verdict is Verdict.ERROR
+
+
+def test_wrong_postmark_token_is_exit_2_and_never_printed(world, capsys):
+    wrong = new_token()
+    secret_scan.register(wrong)
+    report = world.run(tokens=StaticTokens({"PostmarkNonProd": wrong}))
+    assert report.exit_code == EXIT_PROBE_FAILED
+    assert "token was rejected" in report.find("dev", "postmark.domain").observed
+    dumped = report.to_json() + report.render_table() + report.render_markdown()
+    assert wrong not in dumped
+    assert TOKENS["PostmarkNonProd"] not in dumped
+
+
+# -- the CLI ---------------------------------------------------------------------------------------------------
+
+
+def test_cli_table_and_json(world, capsys, monkeypatch):
+    for name, value in world.token_env().items():
+        monkeypatch.setenv(name, value)
+    assert main(world.cli_args("--token-source", "env")) == EXIT_CLEAN
+    table = capsys.readouterr().out
+    assert table.splitlines()[0].split() == ["partition", "check", "expected", "observed", "verdict"]
+    assert "clean: " in table
+
+    world.delete_record("dev", world.postmark_domain("dev")["DKIMHost"], "TXT")
+    assert main(world.cli_args("--token-source", "env", "--json")) == EXIT_DRIFT
+    data = json.loads(capsys.readouterr().out)
+    assert data["exit_code"] == EXIT_DRIFT
+    assert data["summary"]["drift"] == 1
+    failing = [r for r in data["results"] if r["verdict"] == "drift"]
+    assert [(r["target"], r["check"]) for r in failing] == [("dev", "dns.dkim")]
+    assert failing[0]["fix"]
+
+
+def test_cli_verbose_never_logs_the_token(world, capsys):
+    """--verbose logs probe details, but botocore stays at INFO: its DEBUG logs carry GetSecretValue's body."""
+    assert main(world.cli_args("--verbose")) == EXIT_CLEAN  # token from the account-token secret
+    captured = capsys.readouterr()
+    assert logging.getLogger("botocore").level == logging.INFO
+    for token in TOKENS.values():
+        assert token not in captured.out + captured.err
+
+
+def test_cli_env_token_missing_is_exit_2(world, capsys, monkeypatch):
+    for account in TOKENS:
+        monkeypatch.delenv(EnvTokens.variable_for(account), raising=False)
+    assert main(world.cli_args("--token-source", "env")) == EXIT_PROBE_FAILED
+    out = capsys.readouterr().out
+    assert "ARDA_DRIFT_TOKEN_POSTMARKNONPROD is not set" in out
+
+
+def test_cli_refuses_suspended_partition(capsys):
+    assert main(["--partition", "kyle"]) == 2
+    assert "suspended" in capsys.readouterr().err
+
+
+def test_cli_as_a_subprocess(world, tmp_path):
+    """The installed console script (or ``python -m arda_ops.drift``) against the same loopback world."""
+    world.change("dev", "UPSERT", partition_placement("dev").mail.return_path_host, "CNAME", ["old.example.net"])
+    script = Path(sys.executable).with_name("runtime-platform-drift")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "arda_ops.drift"]
+    env = {**os.environ, **world.token_env()}
+    markdown = tmp_path / "report.md"
+    done = subprocess.run(
+        [*command, *world.cli_args("--token-source", "env", "--markdown", str(markdown))],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == EXIT_DRIFT, done.stdout + done.stderr
+    assert "dns.return-path" in done.stdout
+    assert "DRIFT" in done.stdout
+    assert "What to fix:" in done.stdout
+    assert "dns.return-path" in markdown.read_text()
+    for token in TOKENS.values():
+        assert token not in done.stdout + done.stderr
+
+
+# -- the workflow's pieces -------------------------------------------------------------------------------------
+
+
+def test_merge_of_per_account_reports_marks_a_missing_one(world, tmp_path, capsys):
+    from arda_ops.drift.cli import github_matrix
+    from arda_ops.drift.merge import main as merge_main
+
+    matrix = github_matrix()
+    first = matrix["include"][0]["infrastructure"]
+    folder = tmp_path / f"drift-report-{first}"
+    folder.mkdir()
+    (folder / "report.json").write_text(world.run().to_json())
+    code = merge_main(
+        ["--matrix", json.dumps(matrix), "--reports-dir", str(tmp_path), "--markdown", str(tmp_path / "b.md")]
+    )
+    assert code == EXIT_PROBE_FAILED
+    out = capsys.readouterr().out
+    missing = matrix["include"][1]["infrastructure"]
+    assert f"{missing}" in out
+    assert "the job failed before the check ran" in out
+    assert "What to fix" in (tmp_path / "b.md").read_text()
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="the fake gh filters with jq")
+def test_issue_script_opens_one_issue_then_comments_then_closes(tmp_path):
+    """report-issue.sh against a fake `gh` that keeps issues in a JSON file (filters run through real jq)."""
+    repo = Path(__file__).resolve().parents[2]
+    script = repo / ".github" / "actions" / "drift-report-issue" / "report-issue.sh"
+    state = tmp_path / "issues.json"
+    state.write_text(json.dumps({"issues": [], "calls": []}))
+    fake = tmp_path / "bin" / "gh"
+    fake.parent.mkdir()
+    fake.write_text(_FAKE_GH.replace("@STATE@", str(state)).replace("@PYTHON@", sys.executable))
+    fake.chmod(0o755)
+    body = tmp_path / "body.md"
+    body.write_text("### runtime-platform-drift: DRIFT\n")
+    outputs = tmp_path / "outputs"
+
+    def run(code: int) -> dict[str, str]:
+        outputs.write_text("")
+        env = {
+            **os.environ,
+            "PATH": f"{fake.parent}:{os.environ['PATH']}",
+            "EXIT_CODE": str(code),
+            "BODY_FILE": str(body),
+            "MARKER": "runtime-platform-drift",
+            "TITLE": "Runtime platform drift",
+            "LABELS": "drift,runtime-platform",
+            "GITHUB_OUTPUT": str(outputs),
+        }
+        done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        return dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+
+    # another drift workflow's issue with the same labels is never touched
+    data = json.loads(state.read_text())
+    data["issues"].append({"number": 1, "state": "open", "labels": ["drift", "runtime-platform"], "body": "x"})
+    state.write_text(json.dumps(data))
+
+    assert run(0) == {"action": "none"}
+    assert run(1) == {"action": "created", "issue-number": "2"}
+    assert run(2) == {"action": "commented", "issue-number": "2"}
+    assert run(1) == {"action": "commented", "issue-number": "2"}
+    assert run(0) == {"action": "closed", "issue-number": "2"}
+    assert run(1) == {"action": "created", "issue-number": "3"}
+    data = json.loads(state.read_text())
+    assert [i["number"] for i in data["issues"] if i["state"] == "open"] == [1, 3]
+    created = next(i for i in data["issues"] if i["number"] == 2)
+    assert created["labels"] == ["drift", "runtime-platform"]
+    assert created["body"].startswith("<!-- drift-report: runtime-platform-drift -->")
+    assert len(created["comments"]) == 3  # two failing runs and the clean one
+
+
+_FAKE_GH = r"""#!@PYTHON@
+import json, subprocess, sys
+state_path = "@STATE@"
+state = json.load(open(state_path))
+args = sys.argv[1:]
+state["calls"].append(args)
+
+def opt(name, many=False):
+    values = [args[i + 1] for i, a in enumerate(args) if a == name]
+    return values if many else (values[0] if values else None)
+
+def save():
+    json.dump(state, open(state_path, "w"))
+
+kind, verb = args[0], args[1]
+if kind == "label":
+    save(); sys.exit(0)
+if (kind, verb) == ("issue", "list"):
+    wanted = set(opt("--label", many=True))
+    found = [
+        {"number": i["number"], "body": i["body"]}
+        for i in state["issues"]
+        if i["state"] == opt("--state") and wanted <= set(i["labels"])
+    ]
+    out = subprocess.run(["jq", "-r", opt("--jq")], input=json.dumps(found), capture_output=True, text=True, check=True)
+    sys.stdout.write(out.stdout); save(); sys.exit(0)
+if (kind, verb) == ("issue", "create"):
+    number = max([i["number"] for i in state["issues"]] + [0]) + 1
+    state["issues"].append({
+        "number": number, "state": "open", "labels": opt("--label", many=True),
+        "title": opt("--title"), "body": open(opt("--body-file")).read(), "comments": [],
+    })
+    print(f"https://github.com/o/r/issues/{number}"); save(); sys.exit(0)
+issue = next(i for i in state["issues"] if i["number"] == int(args[2]))
+if verb == "comment":
+    issue["comments"].append(open(opt("--body-file")).read())
+elif verb == "close":
+    issue["state"] = "closed"
+save()
+"""
