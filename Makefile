@@ -50,10 +50,12 @@ unit: $(VENV)/.stamp ## unit tests only
 integration: $(VENV)/.stamp ## integration tests only
 	$(PY) -m pytest tests/integration
 
-lint: $(VENV)/.stamp ## ruff (lint + format check) and mypy (strict on the shared layer)
+lint: $(VENV)/.stamp ## ruff, mypy (strict on the shared layer), actionlint and shellcheck
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy layers/shared/arda_mail ops functions
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/actionlint
+	$(VENV)/bin/shellcheck bin/deploy bin/find-python313 .ci/run .github/actions/drift-report-issue/report-issue.sh
 
 validate: $(VENV)/.stamp $(SAM_VENV)/.stamp ## cfn-lint and sam validate --lint on both templates
 	$(VENV)/bin/cfn-lint template.yaml root/template.yaml

@@ -44,7 +44,7 @@ def _env(pythonpath: list[Path]) -> dict[str, str]:
         AWS_REGION="us-east-1",  # crhelper builds clients at import, as in Lambda
         AWS_DEFAULT_REGION="us-east-1",
         AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106 - a made-up key; nothing is called
         AWS_EC2_METADATA_DISABLED="true",
         POWERTOOLS_SERVICE_NAME="bench",
     )
@@ -138,7 +138,8 @@ def measure_drift(synthetic: int) -> dict[str, Any]:
 
 def _print(report: dict[str, Any]) -> None:
     imports = report["imports"]
-    print(f"Cold import from .aws-sam/build (median of {imports['runs']} fresh processes, Python {sys.version.split()[0]})")
+    python = sys.version.split()[0]
+    print(f"Cold import from .aws-sam/build (median of {imports['runs']} fresh processes, Python {python})")
     print(f"  import boto3 alone: {imports['import_boto3_s'] * 1000:.0f} ms")
     print(f"  {'handler':<32}{'compiled layer':>16}{'ratio':>8}{'as sam build ships':>22}{'ratio':>8}")
     for name, row in imports["handlers"].items():
@@ -148,7 +149,8 @@ def _print(report: dict[str, Any]) -> None:
         )
     print("\nBuilt artifacts")
     for name, row in report["sizes"].items():
-        print(f"  {name:<40}{row['bytes'] / 1024:>9.0f} KiB {row['files']:>6} files {row['zipped_bytes'] / 1024:>9.0f} KiB zipped")
+        kib, zipped = row["bytes"] / 1024, row["zipped_bytes"] / 1024
+        print(f"  {name:<40}{kib:>9.0f} KiB {row['files']:>6} files {zipped:>9.0f} KiB zipped")
     print("\nLifecycle operations against zero-latency emulators (API calls counted, wall time measured)")
     for op in report["lifecycle"]["operations"]:
         flag = "" if op["seconds"] <= 1.0 else "  > 1 s!"
@@ -159,7 +161,9 @@ def _print(report: dict[str, Any]) -> None:
     drift = report["drift"]
     print("\nDrift check")
     for row in drift["runs"]:
-        print(f"  {row['targets']:>3} partitions: {row['seconds']:.2f} s, {row['checks']} checks, exit {row['exit_code']}")
+        print(
+            f"  {row['targets']:>3} partitions: {row['seconds']:.2f} s, {row['checks']} checks, exit {row['exit_code']}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

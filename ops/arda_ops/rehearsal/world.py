@@ -59,6 +59,7 @@ class World:
             POWERTOOLS_LOG_LEVEL="WARNING",
         )
         self._stack.enter_context(self.moto)
+        self.moto.reset()  # moto's backends are process-wide: start from nothing even after an earlier run
         os.environ["AWS_ENDPOINT_URL"] = self.moto.url
         root_creds = self.moto.account_credentials(ROOT_ACCOUNT)
         self.root_route53 = self.moto.client("route53", credentials=root_creds)
