@@ -50,6 +50,11 @@ def test_import_builds_no_client():
         "botocore.client.ClientCreator.create_client = lambda self, *a, **k: calls.append(a[0]) or orig(self, *a, **k)\n"
         "from arda_mail.cfn import new_resource_helper; new_resource_helper(); print(len(calls))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"AWS_REGION": "us-east-1", "PYTHONPATH": ":".join(sys.path)})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"AWS_REGION": "us-east-1", "PYTHONPATH": ":".join(sys.path)},
+    )
     assert out.stdout.strip() == "0"
