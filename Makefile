@@ -41,13 +41,13 @@ $(CHECKOV_VENV)/.stamp: requirements/checkov.txt
 
 setup: $(VENV)/.stamp $(SAM_VENV)/.stamp $(CHECKOV_VENV)/.stamp ## create the three virtual environments (dev, SAM CLI, checkov)
 
-test: $(VENV)/.stamp ## run every test (unit + integration) with moto and the Postmark emulator on loopback
+test: $(VENV)/.stamp $(SAM_VENV)/.stamp ## run every test (unit + integration) with moto and the Postmark emulator on loopback
 	$(PY) -m pytest
 
 unit: $(VENV)/.stamp ## unit tests only
 	$(PY) -m pytest tests/unit
 
-integration: $(VENV)/.stamp ## integration tests only
+integration: $(VENV)/.stamp $(SAM_VENV)/.stamp ## integration tests only
 	$(PY) -m pytest tests/integration
 
 lint: $(VENV)/.stamp ## ruff, mypy (strict on the shared layer), actionlint and shellcheck
