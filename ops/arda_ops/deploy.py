@@ -130,6 +130,8 @@ def run_sam_in_process(args: Sequence[str]) -> int:
     from samcli.cli.main import cli
 
     os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
+    # SAM_DEBUG makes SAM log the parsed parameter overrides (the token among them) at DEBUG.
+    os.environ.pop("SAM_DEBUG", None)
     try:
         cli.main(args=list(args), prog_name="sam", standalone_mode=False)
     except SystemExit as exc:
@@ -151,7 +153,7 @@ def deploy(
     build: Callable[[], None] = run_build,
     sam: Callable[[Sequence[str]], int] = run_sam_in_process,
 ) -> int:
-    forbidden = sorted(set(extra_sam_args) & _FORBIDDEN_SAM_ARGS)
+    forbidden = sorted({a for a in extra_sam_args if a.split("=", 1)[0] in _FORBIDDEN_SAM_ARGS})
     if forbidden:
         raise PreflightError(f"not allowed through bin/deploy (they would print or replace the token): {forbidden}")
     plan = preflight(partition, identity=identity)

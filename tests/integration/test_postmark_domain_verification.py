@@ -146,7 +146,7 @@ def test_lagging_verification_is_polled_until_it_passes(verifier, emulator, toke
 
 
 def test_the_wait_never_exceeds_the_functions_remaining_time(verifier, emulator, token_secrets, domain):
-    props = _props(token_secrets, emulator, domain, MaxWaitSeconds="840", PollIntervalSeconds="1")
+    props = _props(token_secrets, emulator, domain, MaxWaitSeconds="285", PollIntervalSeconds="1")
     started = time.monotonic()
     # 5 s of Lambda time, 3 s kept back for the response: at most about 2 s of waiting.
     response = _verify(verifier, props, timeout_ms=5_000)
@@ -196,8 +196,8 @@ INVALID = {
     "missing secret": ({"AccountTokenSecretArn": None}, "AccountTokenSecretArn is required"),
     "bad secret": ({"AccountTokenSecretArn": "arn:aws:iam::123456789012:role/x"}, "secret ARN"),
     "plain http": ({"ApiUrl": "http://example.com"}, "plain http only for loopback"),
-    "wait too long": ({"MaxWaitSeconds": "3600"}, "MaxWaitSeconds must be between 0 and 840"),
-    "wait negative": ({"MaxWaitSeconds": "-1"}, "MaxWaitSeconds must be between 0 and 840"),
+    "wait too long": ({"MaxWaitSeconds": "3600"}, "MaxWaitSeconds must be between 0 and 285"),
+    "wait negative": ({"MaxWaitSeconds": "-1"}, "MaxWaitSeconds must be between 0 and 285"),
     "wait not a number": ({"MaxWaitSeconds": "3m"}, "MaxWaitSeconds must be a whole number"),
     "interval too long": ({"PollIntervalSeconds": "600"}, "PollIntervalSeconds must be between 0 and 60"),
     "flag not boolean": ({"FailIfUnverified": "yes"}, 'FailIfUnverified must be "true" or "false"'),

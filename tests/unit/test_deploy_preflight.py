@@ -94,7 +94,7 @@ def test_deploy_passes_samconfig_overrides_and_the_token_in_process(real_account
     assert calls[1][4] == "Partition=dev"
 
 
-@pytest.mark.parametrize("bad", ["--debug", "--guided", "--parameter-overrides"])
+@pytest.mark.parametrize("bad", ["--debug", "--guided", "--parameter-overrides", "--parameter-overrides=X=1"])
 def test_args_that_would_leak_or_drop_the_token_are_refused(real_accounts, tools, bad):
     with pytest.raises(PreflightError, match="not allowed"):
         deploy.deploy(

@@ -33,7 +33,9 @@ def test_collects_every_problem_into_one_reason():
     r.string("Q", required=True)
     with pytest.raises(InvalidPropertiesError) as err:
         r.raise_if_invalid()
-    message = str(err.value)
+    assert str(err.value).startswith("Invalid properties: unknown property Z; ")
+    assert len(str(err.value)) <= 240
+    message = "; ".join(r.problems)
     for fragment in (
         "unknown property Z",
         "'Dev.Example.com.' must not end with a dot",
@@ -46,7 +48,6 @@ def test_collects_every_problem_into_one_reason():
         "Q is required",
     ):
         assert fragment in message
-    assert message.startswith("Invalid properties: ")
 
 
 @pytest.mark.parametrize(
@@ -85,3 +86,29 @@ def test_defaults_and_empty_strings():
 def test_loopback_hosts():
     assert is_loopback_host("127.0.0.2")
     assert not is_loopback_host("example.com")
+
+
+def test_long_reasons_keep_their_start_and_count_the_rest():
+    from arda_mail.properties import MAX_REASON_LENGTH, summarise
+
+    problems = [f"Property{i} must be a very specific thing that takes a while to explain properly" for i in range(6)]
+    text = summarise(problems)
+    assert len(text) <= MAX_REASON_LENGTH
+    assert text.startswith("Invalid properties: Property0 must be")
+    assert text.endswith(" more)")
+    shown = text.count("must be")
+    assert f"(+{6 - shown} more)" in text
+    single = summarise(["x" * 400])
+    assert len(single) <= MAX_REASON_LENGTH
+    assert single.startswith("Invalid properties: xxx")
+    assert summarise(["a", "b"]) == "Invalid properties: a; b"
+
+
+def test_reader_raises_the_summarised_reason():
+    r = PropertyReader({f"Unknown{i}": "x" for i in range(40)}, allowed=set())
+    for i in range(10):
+        r.string(f"Missing{i}", required=True)
+    with pytest.raises(InvalidPropertiesError) as err:
+        r.raise_if_invalid()
+    assert len(str(err.value)) <= 240
+    assert str(err.value).startswith("Invalid properties: unknown properties Unknown0")

@@ -147,12 +147,13 @@ def test_secrets(cfn):
     assert key["Properties"]["GenerateSecretString"]["PasswordLength"] == 64
     assert "SecretString" not in key["Properties"]
     for secret in (token, key):
-        assert (secret["DeletionPolicy"], secret["UpdateReplacePolicy"]) == ("Retain", "Retain")
+        assert (secret["DeletionPolicy"], secret["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
 
 
 def test_stateful_resources_have_deliberate_policies(cfn):
     resources = cfn["Resources"]
-    assert resources["MailZone"]["DeletionPolicy"] == "Retain"
+    assert resources["MailZone"]["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert resources["MailZone"]["UpdateReplacePolicy"] == "Retain"
     assert resources["PostmarkDomain"]["DeletionPolicy"] == "Delete"
 
 
@@ -222,3 +223,12 @@ def test_samconfig_root_overrides_match_the_root_template_parameters():
     assert samconfig.delegation_role_arn().endswith(f":role/{ROOT_DELEGATION_ROLE_NAME}")
     partition_params = {o.split("=", 1)[0] for o in samconfig.partition_parameter_overrides("dev")}
     assert partition_params <= set(load_sam(TEMPLATE)["Parameters"])
+
+
+def test_verification_wait_cap_is_below_the_function_timeout(cfn):
+    from arda_ops.handlers import load_function_module
+
+    module = load_function_module("postmark_domain_verification")
+    timeout = cfn["Resources"]["PostmarkDomainVerificationFunction"]["Properties"]["Timeout"]
+    assert module.MAX_WAIT_CAP_S < timeout
+    assert load_sam(TEMPLATE)["Parameters"]["VerificationMaxWaitSeconds"]["MaxValue"] <= module.MAX_WAIT_CAP_S

@@ -23,8 +23,37 @@ _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,
 _TRUE_FALSE = {"true": True, "false": False}
 
 
+#: crhelper keeps only the last 240 characters of a longer Reason; stay below, so the start is never cut.
+MAX_REASON_LENGTH = 240
+_PREFIX = "Invalid properties: "
+
+
 class InvalidPropertiesError(ValueError):
     """The resource's properties cannot be acted on; nothing outside the function was called."""
+
+
+def summarise(problems: list[str] | tuple[str, ...], limit: int = MAX_REASON_LENGTH) -> str:
+    """``Invalid properties: a; b (+N more)``: as many whole problems as fit in ``limit`` characters.
+
+    A single problem longer than the limit is cut with an ellipsis; the count of the others always shows.
+    """
+    text = _PREFIX + "; ".join(problems)
+    if len(text) <= limit:
+        return text
+    shown: list[str] = []
+    for index, problem in enumerate(problems):
+        rest = len(problems) - index - 1
+        suffix = f" (+{rest} more)" if rest else ""
+        candidate = _PREFIX + "; ".join([*shown, problem]) + suffix
+        if len(candidate) > limit:
+            break
+        shown.append(problem)
+    hidden = len(problems) - len(shown)
+    if not shown:
+        suffix = f" (+{hidden - 1} more)" if hidden > 1 else ""
+        room = limit - len(_PREFIX) - len(suffix) - 3
+        return _PREFIX + problems[0][:room] + "..." + suffix
+    return _PREFIX + "; ".join(shown) + (f" (+{hidden} more)" if hidden else "")
 
 
 def is_loopback_host(host: str) -> bool:
@@ -55,8 +84,9 @@ class PropertyReader:
         self._problems.append(message)
 
     def raise_if_invalid(self) -> None:
+        """Raise one error naming the problems, shortened to fit CloudFormation's one-line Reason."""
         if self._problems:
-            raise InvalidPropertiesError("Invalid properties: " + "; ".join(self._problems))
+            raise InvalidPropertiesError(summarise(self._problems))
 
     def _raw(self, name: str) -> Any:
         value = self._props.get(name)
