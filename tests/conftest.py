@@ -21,7 +21,7 @@ import pytest
 
 from arda_ops.cfn_protocol import EventFactory, ResponseReceiver
 
-pytest_plugins = ["support.secret_scan"]  # the hooks live beside the scanner
+pytest_plugins = ["support.secret_scan", "pytester"]  # the hooks live beside the scanner
 
 
 @pytest.fixture(scope="session")
