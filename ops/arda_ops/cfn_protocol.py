@@ -94,6 +94,8 @@ class ResponseReceiver:
         receiver = self
 
         class _Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True
+
             def do_PUT(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode("utf-8")
