@@ -25,7 +25,7 @@ real clock (a 10 s Lambda), and the injected slow response is really slow.
 Three tests share the machine: Hypothesis' random sequences; a scripted sequence through the same rules and
 invariants that visits every variant and consumes every fault (Hypothesis enables a random subset of the rules per
 example, so a random run alone cannot promise that); and the minimal sequence of the one product bug the machine
-found, kept as a strict xfail (``test_a_failed_replacing_update_leaves_no_orphan``) and left out of the random runs.
+found and that is now fixed (``test_a_failed_replacing_update_leaves_no_orphan``), kept as a regression test.
 """
 
 from __future__ import annotations
@@ -86,9 +86,8 @@ TRANSIENT_FAULTS = {
 #: How a Create is made to fail (each followed by CloudFormation's rollback Delete).
 FAILED_CREATES = ("invalid-properties", "wrong-token", "persistent-503", "commit-then-outage")
 #: How an Update is made to fail (each followed by CloudFormation's rollback Update): what changes, and the trouble.
-#: A replacing Update that fails *after* Postmark created the new domain orphans it (see
-#: ``test_a_failed_replacing_update_leaves_no_orphan`` below, a known product bug): that trouble is kept out of the
-#: generated sequences so they keep checking everything else.
+#: A replacing Update that fails *after* Postmark committed the new domain has its own regression test
+#: (``test_a_failed_replacing_update_leaves_no_orphan`` below).
 FAILED_UPDATES = (
     "return-path:persistent-503",
     "return-path:invalid-properties",
@@ -491,15 +490,6 @@ class OrphanedDomainError(AssertionError):
     """A Postmark domain outlived every CloudFormation operation that could have known of it."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OrphanedDomainError,
-    reason=(
-        "product bug: a replacing Update whose POST /domains committed but lost its answer adopts the new domain "
-        "(ErrorCode 512) and then fails; the FAILED response names the old PhysicalResourceId, so CloudFormation's "
-        "rollback never hears of the new domain and it is orphaned (Create records an adopted ID for its rollback)"
-    ),
-)
 @pytest.mark.parametrize("change", ["domain-name", "account"])
 def test_a_failed_replacing_update_leaves_no_orphan(change, emulator, events, receiver, token_secrets):
     """The minimal sequence the state machine found (as Hypothesis shrunk it for a DomainName change; a change of
@@ -511,8 +501,10 @@ def test_a_failed_replacing_update_leaves_no_orphan(change, emulator, events, re
        then ``GET /domains/M`` answers 503 until the retries run out: FAILED, PhysicalResourceId N.
     3. CloudFormation's rollback: Update back to the old properties on N: SUCCESS, N.
 
-    Postmark now holds N and M; nothing will ever delete M. (The same lost answer during a Create is handled: the
-    Create answers FAILED with M, and the rollback's Delete removes it.)
+    Found as a product bug (Postmark then held N and M, and nothing would ever delete M); fixed: the replacing
+    Update looks the name up before its ``POST``, so a domain adopted through 512 after our own lost answer counts
+    as created by this Update, and the failure removes it before answering. (The same lost answer during a Create
+    is handled differently: the Create answers FAILED with M, and the rollback's Delete removes it.)
     """
     handler = load_function_module("postmark_domain").handler
     cfn = CloudFormation(handler, events, receiver, DOMAIN_TYPE, LOGICAL_ID, SequenceStats())
@@ -537,7 +529,9 @@ def test_a_failed_replacing_update_leaves_no_orphan(change, emulator, events, re
 
     assert failed.status == "FAILED"
     assert failed.physical_id == created.physical_id  # CloudFormation keeps knowing the old domain only
-    assert emulator.find(new_account, new_name) is not None, "the scenario needs the new domain to exist"
+    deletes = [c for c in emulator.calls() if c.startswith("DELETE /domains/")]
+    assert len(deletes) == 1, "the failed Update removes the domain its own POST committed"
+    assert emulator.find(new_account, new_name) is None
     back = succeeded(cfn.update(created.physical_id, old_props, new_props), "rollback Update")
     assert back.physical_id == created.physical_id
     remaining = [(d["Account"], d["Name"], str(d["ID"])) for d in emulator.api.snapshot()]

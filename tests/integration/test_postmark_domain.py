@@ -15,16 +15,20 @@ from support.postmark import (  # noqa: F401 - the *_fixture imports register th
     PROD,
     CfnDriver,
     aws_fixture,
+    commit_then_answer,
     domain_props,
     emulator_fixture,
     fast_retries_fixture,
     make_emulator_fixture,
     new_token,
+    next_domain_id,
     postmark_tokens_fixture,
     put_secret,
+    put_secret_value,
     token_secrets_fixture,
 )
 
+from arda_mail.secrets import PREVIOUS_STAGE, get_account_token, get_previous_account_token
 from arda_mail.txt_records import parse_route53_txt
 from arda_ops.handlers import REPO_ROOT as REPO
 from arda_ops.handlers import load_function_module
@@ -251,8 +255,9 @@ def test_update_onto_another_postmark_account_replaces(cfn, emulator, secrets, p
 
     assert updated.status == "SUCCESS", updated.reason
     assert updated.physical_id != created.physical_id
-    assert emulator.calls() == [f"GET /domains/{created.physical_id}", "POST /domains"]
-    assert [r["account"] for r in emulator.requests] == [PROD, PROD]
+    # the old domain is invisible to the new token; the new name is looked up (free), then created
+    assert emulator.calls() == [f"GET /domains/{created.physical_id}", "GET /domains", "POST /domains"]
+    assert [r["account"] for r in emulator.requests] == [PROD, PROD, PROD]
     assert [d["ID"] for d in emulator.domains(PROD)] == [int(updated.physical_id)]
     cleanup = cfn.delete(created.physical_id, props)
     assert cleanup.status == "SUCCESS", cleanup.reason
@@ -303,6 +308,304 @@ def test_delete_of_another_accounts_domain_is_not_performed(cfn, emulator, secre
     response = cfn.delete(str(foreign["ID"]), props)  # NonProd token
     assert response.status == "SUCCESS"  # 510 on this account: gone as far as this resource is concerned
     assert emulator.domain(foreign["ID"]) is not None
+
+
+# -- Moving the partition to the other Postmark account ----------------------------------------------
+SECRET_NAME = "Alpha002-dev-I-EmailPostmarkAccountToken"
+
+
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_moving_the_partition_to_the_other_postmark_account(cfn, emulator, aws, caplog):
+    """The realistic move: one secret of fixed name; the operator puts the other account's token into it
+    (the old one stays readable as AWSPREVIOUS) and the registry change alters PostmarkAccount."""
+    arn = put_secret(SECRET_NAME, emulator.token_for(NON_PROD))
+    old_props = domain_props(arn, emulator.url, PostmarkAccount=NON_PROD)
+    created = cfn.create(old_props)
+    assert created.status == "SUCCESS", created.reason
+    put_secret_value(arn, emulator.token_for(PROD))  # within the token cache's 60 s: the Update must read past it
+    emulator.clear_requests()
+
+    new_props = {**old_props, "PostmarkAccount": PROD}
+    updated = cfn.update(created.physical_id, new_props, old_props)
+
+    assert updated.status == "SUCCESS", updated.reason
+    assert updated.physical_id != created.physical_id
+    # the old domain is invisible to the new token; the new name is looked up (free), then created
+    assert emulator.calls() == [f"GET /domains/{created.physical_id}", "GET /domains", "POST /domains"]
+    assert [r["account"] for r in emulator.requests] == [PROD, PROD, PROD]
+    assert [d["ID"] for d in emulator.domains(PROD)] == [int(updated.physical_id)]
+    assert [d["ID"] for d in emulator.domains(NON_PROD)] == [int(created.physical_id)]
+    emulator.clear_requests()
+
+    # CloudFormation's cleanup: Delete of the old ID with the old properties, hence the same secret.
+    cleanup = cfn.delete(created.physical_id, old_props)
+
+    assert cleanup.status == "SUCCESS", cleanup.reason
+    assert emulator.domains(NON_PROD) == [], "the old domain must be deleted from the old account"
+    assert [d["ID"] for d in emulator.domains(PROD)] == [int(updated.physical_id)]
+    delete = f"DELETE /domains/{created.physical_id}"
+    assert emulator.calls() == [delete, delete]
+    assert [(r["account"], r["status"]) for r in emulator.requests] == [(PROD, 422), (NON_PROD, 200)]
+    assert _warnings(caplog) == []
+
+
+def test_the_rollback_of_a_move_returns_to_the_old_domain_and_cleans_up_the_new_one(cfn, emulator, aws, caplog):
+    """A later resource fails: CloudFormation restores the secret's old value (the new token becomes AWSPREVIOUS),
+    then rolls the resource back to the old properties and cleans up the replacement."""
+    arn = put_secret(SECRET_NAME, emulator.token_for(NON_PROD))
+    old_props = domain_props(arn, emulator.url, PostmarkAccount=NON_PROD)
+    created = cfn.create(old_props)
+    put_secret_value(arn, emulator.token_for(PROD))
+    new_props = {**old_props, "PostmarkAccount": PROD}
+    moved = cfn.update(created.physical_id, new_props, old_props)
+    assert moved.status == "SUCCESS", moved.reason
+    put_secret_value(
+        arn, emulator.token_for(NON_PROD)
+    )  # the secret's rollback comes first (PostmarkDomain refers to it)
+    emulator.clear_requests()
+
+    back = cfn.update(moved.physical_id, old_props, new_props)
+
+    assert back.status == "SUCCESS", back.reason
+    assert back.physical_id == created.physical_id, "the old domain is adopted again (512)"
+    # the moved domain is invisible to the old token; the old name is found by the lookup and adopted (no POST)
+    assert emulator.calls()[:3] == [
+        f"GET /domains/{moved.physical_id}",
+        "GET /domains",
+        f"GET /domains/{created.physical_id}",
+    ]
+    cleanup = cfn.delete(moved.physical_id, new_props)
+    assert cleanup.status == "SUCCESS", cleanup.reason
+    assert emulator.domains(PROD) == []
+    assert [d["ID"] for d in emulator.domains(NON_PROD)] == [int(created.physical_id)]
+    assert _warnings(caplog) == []
+
+
+def test_a_postmark_account_change_alone_changes_nothing_remote(cfn, emulator, secrets, props, caplog):
+    # The registry says Prod but the secret still holds the NonProd token: the token still sees the domain, so
+    # it stays; a warning says why.
+    old_props = {**props, "PostmarkAccount": NON_PROD}
+    created = cfn.create(old_props)
+    emulator.clear_requests()
+
+    updated = cfn.update(created.physical_id, {**old_props, "PostmarkAccount": PROD}, old_props)
+
+    assert updated.status == "SUCCESS", updated.reason
+    assert updated.physical_id == created.physical_id
+    assert updated.data == created.data
+    assert emulator.calls() == [f"GET /domains/{created.physical_id}"]
+    (warning,) = _warnings(caplog)
+    assert "PostmarkAccount changed but the token in the secret still sees the domain" in warning
+
+
+def test_adding_the_postmark_account_property_changes_nothing_remote(cfn, emulator, props, caplog):
+    # The first deployment that passes PostmarkAccount: no old value, no warning, no change.
+    created = cfn.create(props)
+    emulator.clear_requests()
+    updated = cfn.update(created.physical_id, {**props, "PostmarkAccount": NON_PROD}, props)
+    assert updated.status == "SUCCESS", updated.reason
+    assert updated.physical_id == created.physical_id
+    assert emulator.calls() == [f"GET /domains/{created.physical_id}"]
+    assert _warnings(caplog) == []
+
+
+def test_delete_without_a_previous_secret_version_makes_one_call(cfn, emulator, aws):
+    arn = put_secret(SECRET_NAME, emulator.token_for(NON_PROD))  # never changed: no AWSPREVIOUS
+    foreign = emulator.add_domain(PROD, NAME, RETURN_PATH)
+
+    response = cfn.delete(str(foreign["ID"]), domain_props(arn, emulator.url))
+
+    assert response.status == "SUCCESS", response.reason
+    assert emulator.calls() == [f"DELETE /domains/{foreign['ID']}"]
+    assert [r["status"] for r in emulator.requests] == [422]
+    assert emulator.domain(foreign["ID"]) is not None
+
+
+def test_delete_with_a_revoked_previous_token_succeeds_with_a_warning(cfn, emulator, aws, caplog):
+    revoked = new_token()  # no account of the emulator knows it: 401, ErrorCode 10
+    arn = put_secret(SECRET_NAME, revoked)
+    put_secret_value(arn, emulator.token_for(NON_PROD))
+
+    response = cfn.delete("123456", domain_props(arn, emulator.url))
+
+    assert response.status == "SUCCESS", response.reason
+    assert emulator.calls() == ["DELETE /domains/123456", "DELETE /domains/123456"]
+    assert [r["status"] for r in emulator.requests] == [422, 401]
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "rejected the previous token (AWSPREVIOUS)" in warning.getMessage()
+    assert warning.account_token_secret_arn == arn
+    assert revoked not in caplog.text
+    assert revoked not in response.raw
+
+
+def test_delete_when_neither_token_sees_the_domain_succeeds(cfn, emulator, aws, caplog):
+    arn = put_secret(SECRET_NAME, emulator.token_for(PROD))
+    put_secret_value(arn, emulator.token_for(NON_PROD))
+    response = cfn.delete("123456", domain_props(arn, emulator.url))
+    assert response.status == "SUCCESS", response.reason
+    assert [(r["account"], r["status"]) for r in emulator.requests] == [(NON_PROD, 422), (PROD, 422)]
+    assert _warnings(caplog) == []
+
+
+def test_delete_does_not_retry_when_the_previous_version_holds_the_same_token(cfn, emulator, aws):
+    arn = put_secret(SECRET_NAME, emulator.token_for(NON_PROD))
+    put_secret_value(arn, emulator.token_for(NON_PROD))
+    response = cfn.delete("123456", domain_props(arn, emulator.url))
+    assert response.status == "SUCCESS", response.reason
+    assert emulator.calls() == ["DELETE /domains/123456"]
+
+
+def test_delete_with_the_current_token_does_not_read_the_previous_one(cfn, emulator, aws, monkeypatch):
+    arn = put_secret(SECRET_NAME, emulator.token_for(PROD))
+    put_secret_value(arn, emulator.token_for(NON_PROD))
+    domain = emulator.add_domain(NON_PROD, NAME, RETURN_PATH)
+    module = load_function_module("postmark_domain")
+
+    def no_previous_read(secret_arn):
+        raise AssertionError("AWSPREVIOUS must only be read after a 510")
+
+    monkeypatch.setattr(module, "get_previous_account_token", no_previous_read)
+    response = cfn.delete(str(domain["ID"]), domain_props(arn, emulator.url))
+    assert response.status == "SUCCESS", response.reason
+    assert [(r["account"], r["status"]) for r in emulator.requests] == [(NON_PROD, 200)]
+
+
+def test_current_and_previous_tokens_are_never_served_from_each_others_cache(aws):
+    old, new = new_token(), new_token()
+    arn = put_secret(SECRET_NAME, old)
+    assert get_previous_account_token(arn) is None
+    put_secret_value(arn, new)
+    for _ in range(2):
+        assert get_account_token(arn) == new  # the second time from the cache
+        assert get_previous_account_token(arn) == old
+        assert get_account_token(arn, stage=PREVIOUS_STAGE) == old
+    assert get_account_token(arn, force_fetch=True) == new
+
+
+# -- A replacing Update that fails after creating the new domain --------------------------------------
+def _replacing_change(change, props, secrets):
+    """New properties and the account and name the replacement domain gets."""
+    if change == "domain-name":
+        return {**props, "DomainName": "stage.ardamails.com"}, NON_PROD, "stage.ardamails.com"
+    return {**props, "AccountTokenSecretArn": secrets[PROD], "PostmarkAccount": PROD}, PROD, NAME
+
+
+@pytest.mark.parametrize("change", ["domain-name", "account"])
+def test_a_replacing_update_failing_after_the_create_deletes_the_new_domain(cfn, emulator, secrets, props, change):
+    old_props = {**props, "PostmarkAccount": NON_PROD}
+    created = cfn.create(old_props)
+    new_props, account, name = _replacing_change(change, old_props, secrets)
+    new_id = next_domain_id(emulator)
+    # Postmark creates the domain but its answer shows another Return-Path, so the handler edits it; the edit
+    # meets a persistent 503 and the Update fails after the new domain exists.
+    emulator.inject(
+        commit_then_answer(emulator, name, "pm-bounces.elsewhere.example"),
+        Fault.unavailable(method="PUT", path=rf"^/domains/{new_id}$", times=None),
+    )
+    emulator.clear_requests()
+
+    failed = cfn.update(created.physical_id, new_props, old_props)
+
+    assert failed.status == "FAILED"
+    assert failed.reason == f"Postmark PUT /domains/{new_id}: HTTP 503, ErrorCode 100 Maintenance after 4 attempt(s)"
+    assert failed.physical_id == created.physical_id, "CloudFormation keeps knowing the old domain only"
+    assert emulator.domain(new_id) is None, "the domain the failed Update created must be deleted again"
+    assert emulator.find(account, name) is None
+    assert [d["ID"] for d in emulator.api.snapshot()] == [int(created.physical_id)]
+    calls = emulator.calls()
+    assert calls[-7:] == ["GET /domains", "POST /domains", *[f"PUT /domains/{new_id}"] * 4, f"DELETE /domains/{new_id}"]
+    assert emulator.requests[-1]["account"] == account
+    # CloudFormation's rollback: an Update back to the old properties keeps the old domain.
+    back = cfn.update(created.physical_id, old_props, new_props)
+    assert back.status == "SUCCESS", back.reason
+    assert back.physical_id == created.physical_id
+
+
+def test_a_replacing_update_with_incomplete_attributes_deletes_the_new_domain(cfn, emulator, props):
+    created = cfn.create(props)
+    new_props = {**props, "DomainName": "stage.ardamails.com"}
+    new_id = next_domain_id(emulator)
+    emulator.inject(
+        commit_then_answer(
+            emulator,
+            "stage.ardamails.com",
+            "pm-bounces.stage.ardamails.com",
+            DKIMPendingHost="",
+            DKIMPendingTextValue="",
+        )
+    )
+    emulator.clear_requests()
+
+    failed = cfn.update(created.physical_id, new_props, props)
+
+    assert failed.status == "FAILED"
+    assert failed.reason == f"Postmark domain {new_id} (stage.ardamails.com) has no DKIM key to publish"
+    assert failed.physical_id == created.physical_id
+    assert emulator.calls() == ["GET /domains", "POST /domains", f"DELETE /domains/{new_id}"]
+    assert [d["Name"] for d in emulator.domains(NON_PROD)] == [NAME]
+
+
+def test_a_failed_clean_up_keeps_the_original_reason_and_the_next_attempt_adopts(cfn, emulator, props, caplog):
+    created = cfn.create(props)
+    new_props = {**props, "DomainName": "stage.ardamails.com"}
+    new_id = next_domain_id(emulator)
+    emulator.inject(
+        commit_then_answer(emulator, "stage.ardamails.com", "pm-bounces.elsewhere.example"),
+        Fault.unavailable(method="PUT", path=rf"^/domains/{new_id}$", times=None),
+        Fault.server_error(method="DELETE", path=rf"^/domains/{new_id}$", times=None),
+    )
+
+    failed = cfn.update(created.physical_id, new_props, props)
+
+    assert failed.status == "FAILED"
+    assert failed.reason.startswith(f"Postmark PUT /domains/{new_id}: HTTP 503")
+    assert failed.physical_id == created.physical_id
+    assert emulator.domain(new_id) is not None
+    assert any(f"could not delete Postmark domain {new_id}" in w for w in _warnings(caplog))
+    # The orphan is not lost: the next attempt of the same Update adopts it (ErrorCode 512).
+    emulator.faults.clear()
+    retried = cfn.update(created.physical_id, new_props, props)
+    assert retried.status == "SUCCESS", retried.reason
+    assert retried.physical_id == str(new_id)
+
+
+def test_a_replacing_update_that_adopted_keeps_the_domain_when_it_fails(cfn, emulator, props):
+    created = cfn.create(props)
+    existing = emulator.add_domain(NON_PROD, "stage.ardamails.com", "pm-bounces.stage.ardamails.com")
+    emulator.inject(Fault.unavailable(method="GET", path=rf"^/domains/{existing['ID']}$", times=None))
+    emulator.clear_requests()
+
+    failed = cfn.update(created.physical_id, {**props, "DomainName": "stage.ardamails.com"}, props)
+
+    assert failed.status == "FAILED"
+    assert failed.reason.startswith(f"Postmark GET /domains/{existing['ID']}: HTTP 503")
+    assert failed.physical_id == created.physical_id
+    assert emulator.domain(existing["ID"]) is not None, "an adopted domain pre-existed: never deleted on failure"
+    assert not any(call.startswith("DELETE") for call in emulator.calls())
+
+
+def test_the_clean_up_of_a_failed_update_is_bounded_by_the_deadline(cfn, emulator, props, monkeypatch, caplog):
+    monkeypatch.setenv("ARDA_POSTMARK_READ_TIMEOUT_S", "30")
+    created = cfn.create(props)
+    new_id = next_domain_id(emulator)
+    emulator.inject(
+        commit_then_answer(emulator, "stage.ardamails.com", "pm-bounces.elsewhere.example"),
+        Fault.slow(30, method="PUT", path=rf"^/domains/{new_id}$", times=None),
+    )
+    started = time.monotonic()
+
+    # 5 s of Lambda time: 2 s of budget, all of it spent waiting for the edit.
+    failed = cfn.update(created.physical_id, {**props, "DomainName": "stage.ardamails.com"}, props, timeout_ms=5_000)
+
+    assert time.monotonic() - started < 4
+    assert failed.status == "FAILED"
+    assert failed.reason.startswith(f"Postmark PUT /domains/{new_id}: no answer within the read timeout")
+    assert failed.physical_id == created.physical_id
+    assert any(f"could not delete Postmark domain {new_id}" in w for w in _warnings(caplog))
+    assert not any(call.startswith("DELETE") for call in emulator.calls())
 
 
 # -- Faults and time ---------------------------------------------------------------------------------
@@ -410,6 +713,9 @@ INVALID = {
     "url with query": ({"ApiUrl": "https://api.postmarkapp.com/?token=x"}, "must not carry credentials"),
     "not a url scheme": ({"ApiUrl": "ftp://api.postmarkapp.com"}, "must be an https:// URL"),
     "unknown property": ({"AccountToken": "TOKEN"}, "unknown property AccountToken"),
+    "unknown account": ({"PostmarkAccount": "Prod"}, "PostmarkAccount must be one of PostmarkNonProd, PostmarkProd"),
+    "token as account": ({"PostmarkAccount": "TOKEN"}, "PostmarkAccount must be one of"),
+    "account not a string": ({"PostmarkAccount": ["PostmarkProd"]}, "PostmarkAccount must be a string"),
 }
 
 

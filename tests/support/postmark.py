@@ -17,7 +17,7 @@ import pytest
 from support import secret_scan
 
 from arda_ops.cfn_protocol import CfnResponse, EventFactory, ResponseReceiver, invoke
-from postmark_emulator import PostmarkEmulator
+from postmark_emulator import Fault, PostmarkEmulator
 
 NON_PROD = "PostmarkNonProd"
 PROD = "PostmarkProd"
@@ -99,6 +99,17 @@ def put_secret(name: str, value: str) -> str:
     return str(client.create_secret(Name=name, SecretString=value)["ARN"])
 
 
+def put_secret_value(secret_arn: str, value: str) -> None:
+    """Give the secret a new current value (inside ``aws``), as an operator's ``put-secret-value`` does: the
+    value it held until now stays readable as ``AWSPREVIOUS``."""
+    import boto3
+
+    from arda_mail.secrets import guard_botocore_logs
+
+    guard_botocore_logs()
+    boto3.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=value)
+
+
 @pytest.fixture(name="token_secrets")
 def token_secrets_fixture(aws: None, postmark_tokens: dict[str, str]) -> dict[str, str]:
     """The ARN of a secret holding each account's token, keyed by account name."""
@@ -110,6 +121,34 @@ def token_secrets_fixture(aws: None, postmark_tokens: dict[str, str]) -> dict[st
 def domain_props(secret_arn: str, api_url: str, domain_name: str = "dev.ardamails.com", **extra: str) -> dict[str, str]:
     """``Custom::PostmarkDomain`` properties (ReturnPathDomain left to its default unless given)."""
     return {"DomainName": domain_name, "AccountTokenSecretArn": secret_arn, "ApiUrl": api_url, **extra}
+
+
+def next_domain_id(emulator: PostmarkEmulator) -> int:
+    """The ID the emulator gives the next domain it creates (IDs are global and sequential; valid as long as
+    the newest domain has not been deleted)."""
+    ids = [int(d["ID"]) for d in emulator.api.snapshot()]
+    return max(ids) + 1 if ids else emulator.api.first_id
+
+
+def commit_then_answer(emulator: PostmarkEmulator, name: str, return_path_domain: str, **fields: Any) -> Fault:
+    """A one-shot fault on ``POST /domains``: Postmark creates the domain as asked, then answers 200 with a
+    body describing it as ``fields`` say (another Return-Path, no DKIM key, …): what a client sees when the
+    answer is not what Postmark stored. The body's ID is the one the create gets."""
+    body = {
+        "ID": next_domain_id(emulator),
+        "Name": name,
+        "ReturnPathDomain": return_path_domain,
+        "ReturnPathDomainCNAMEValue": "pm.mtasv.net",
+        "ReturnPathDomainVerified": False,
+        "DKIMVerified": False,
+        "DKIMHost": "",
+        "DKIMTextValue": "",
+        "DKIMPendingHost": f"20240101000000pm._domainkey.{name}",
+        "DKIMPendingTextValue": "k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC",
+        "DKIMUpdateStatus": "Pending",
+        **fields,
+    }
+    return Fault(commit_then_fail=True, status=200, body=body, method="POST", path=r"^/domains$")
 
 
 def verification_props(secret_arn: str, api_url: str, domain_id: int | str, **extra: str) -> dict[str, str]:

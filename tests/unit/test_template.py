@@ -62,6 +62,7 @@ def test_rendered_names_equal_placement(cfn, partition):
     assert r.resource("DmarcRecord")["Properties"]["ResourceRecords"] == [f'"{mail.dmarc_value}"']
     domain = r.resource("PostmarkDomain")["Properties"]
     assert (domain["DomainName"], domain["ReturnPathDomain"]) == (mail.postmark_domain_name, mail.return_path_host)
+    assert domain["PostmarkAccount"] == p.partition.postmark_account.value
     ns = r.resource("NsDelegation")["Properties"]
     assert (ns["DelegatedZoneName"], ns["ParentZoneName"]) == (mail.mail_domain, mail.parent_zone_name)
     assert "ParentZoneId" not in ns
@@ -230,5 +231,35 @@ def test_verification_wait_cap_is_below_the_function_timeout(cfn):
 
     module = load_function_module("postmark_domain_verification")
     timeout = cfn["Resources"]["PostmarkDomainVerificationFunction"]["Properties"]["Timeout"]
-    assert module.MAX_WAIT_CAP_S < timeout
+    assert timeout > module.MAX_WAIT_CAP_S
     assert load_sam(TEMPLATE)["Parameters"]["VerificationMaxWaitSeconds"]["MaxValue"] <= module.MAX_WAIT_CAP_S
+
+
+@pytest.mark.parametrize(
+    ("resource", "function"),
+    [
+        ("PostmarkDomain", "postmark_domain"),
+        ("PostmarkDomainVerification", "postmark_domain_verification"),
+        ("NsDelegation", "ns_delegation"),
+    ],
+)
+@pytest.mark.parametrize("partition", active_partition_names())
+def test_custom_resource_properties_pass_their_handlers_validation(cfn, partition, resource, function):
+    """The properties the template renders (attributes replaced by plausible values) are valid for the handler."""
+    from arda_ops.handlers import load_function_module
+
+    plausible = {
+        "<Ref PostmarkAccountTokenSecret>": "arn:aws:secretsmanager:us-east-1:123456789012:secret:tok-AbCdEf",
+        "<GetAtt PostmarkDomain.DomainId>": "36735",
+        "<GetAtt MailZone.NameServers>": ["ns-1.awsdns-00.com", "ns-2.awsdns-01.net"],
+    }
+    props = render(cfn, partition, DelegationRoleArn="arn:aws:iam::210987654321:role/R").resource(resource)[
+        "Properties"
+    ]
+    props = {k: plausible.get(v, v) if isinstance(v, str) else v for k, v in props.items()}
+    props = {k: v for k, v in props.items() if k not in {"ServiceToken", "ServiceTimeout"}}
+    module = load_function_module(function)
+    reader = getattr(module, "read_properties", None)
+    if reader is None:
+        from arda_mail.route53_delegation import read_properties as reader
+    reader(props)

@@ -123,13 +123,16 @@ class Rehearsal:
             raise StepFailedError(message)
 
     # -- properties the template would send -----------------------------------------------------------
-    def domain_props(self, secret_key: str = "account-token") -> dict[str, Any]:
+    def domain_props(self, secret_key: str = "account-token", postmark_account: str | None = None) -> dict[str, Any]:
+        """What the template sends: ``PostmarkAccount`` is the partition's account from the registry (after the
+        move, the other one)."""
         mail = self.placement.mail
         return {
             "DomainName": mail.postmark_domain_name,
             "ReturnPathDomain": mail.return_path_host,
             "AccountTokenSecretArn": self.world.secret_arns[secret_key],
             "ApiUrl": self.world.postmark.url,
+            "PostmarkAccount": postmark_account or self.state.get("domain_account", self.postmark_account),
         }
 
     def delegation_props(self) -> dict[str, Any]:
@@ -232,7 +235,7 @@ class Rehearsal:
         self.state.update(delegation_id=response.physical_id, delegation_props=props)
 
     def _verify(self, r: StepResult, request: str = "Create") -> None:
-        props = self.verification_props(self.state["domain_id"], self.state.get("secret_key", "account-token"))
+        props = self.verification_props(self.state["domain_id"])
         if request == "Create":
             event = self.world.events.create(VERIFICATION, "PostmarkDomainVerification", props)
         else:
@@ -272,15 +275,27 @@ class Rehearsal:
         r.details.append(f"{len(published)} exports published by stack {self.placement.stack_name}")
 
     def _replace_domain(self, r: StepResult) -> None:
-        self.world.put_secret(
-            "moved-token", self.placement.account_token_secret_name + "-moved", self.world.tokens[self.other_account]
-        )
+        # The move as an operator makes it: the other account's token goes into the same secret (its ARN, the
+        # AccountTokenSecretArn property, does not change; the old token stays readable as AWSPREVIOUS), and the
+        # registry change alters PostmarkAccount, so CloudFormation sends an Update.
+        self.world.put_secret_value("account-token", self.world.tokens[self.other_account])
         old_props = self.state["domain_props"]
-        props = self.domain_props("moved-token")
+        props = self.domain_props(postmark_account=self.other_account)
+        self.require(
+            props["AccountTokenSecretArn"] == old_props["AccountTokenSecretArn"], "the secret's ARN must not change"
+        )
         event = self.world.events.update(DOMAIN, "PostmarkDomain", self.state["domain_id"], props, old_props)
         response = self.send(r, "postmark_domain", event)
         self.require(
             response.physical_id != self.state["domain_id"], "replacement must return a new PhysicalResourceId"
+        )
+        self.require(
+            self.placement.mail.postmark_domain_name in self.world.postmark_domains()[self.other_account],
+            f"the new domain is not on {self.other_account}",
+        )
+        r.details.append(
+            f"token of {self.other_account} put into the same secret; PostmarkAccount "
+            f"{old_props['PostmarkAccount']} -> {props['PostmarkAccount']}"
         )
         r.details.append(
             f"domain moved to {self.other_account}: "
@@ -293,7 +308,7 @@ class Rehearsal:
             domain_id=response.physical_id,
             domain=response.data,
             domain_props=props,
-            secret_key="moved-token",
+            domain_account=self.other_account,
         )
 
     def _replace_dkim_record(self, r: StepResult) -> None:
@@ -309,12 +324,25 @@ class Rehearsal:
         event = self.world.events.delete(
             DOMAIN, "PostmarkDomain", self.state["old_domain_id"], self.state["old_domain_props"]
         )
+        mark = len(self.world.postmark.requests)
         self.send(r, "postmark_domain", event)
+        deletes = [(q["account"], q["status"]) for q in self.world.postmark.requests[mark:]]
+        self.require(
+            deletes == [(self.other_account, 422), (self.postmark_account, 200)],
+            f"expected a DELETE with the current token (510), then one with the previous token; got {deletes}",
+        )
         left = self.world.postmark_domains()[self.postmark_account]
         self.require(
             self.placement.mail.postmark_domain_name not in left, f"old domain still on {self.postmark_account}"
         )
-        r.details.append(f"old domain {self.state['old_domain_id']} removed from {self.postmark_account}")
+        self.require(
+            self.placement.mail.postmark_domain_name in self.world.postmark_domains()[self.other_account],
+            f"the new domain on {self.other_account} must stay",
+        )
+        r.details.append(
+            f"old domain {self.state['old_domain_id']} removed from {self.postmark_account} "
+            "(the current token does not see it: deleted with the secret's previous token, AWSPREVIOUS)"
+        )
 
     def _drift_check(self, r: StepResult) -> None:
         if self.drift is None:

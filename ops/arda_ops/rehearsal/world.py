@@ -126,6 +126,11 @@ class World:
         self.secret_arns[key] = arn
         return arn
 
+    def put_secret_value(self, key: str, value: str) -> None:
+        """A new current value for an existing secret, as an operator's ``put-secret-value`` gives it: the value
+        it held until now stays readable as ``AWSPREVIOUS``; the ARN does not change."""
+        self.secrets.put_secret_value(SecretId=self.secret_arns[key], SecretString=value)
+
     def upsert(self, name: str, rtype: str, values: list[str], ttl: int = 3600) -> None:
         self._change("UPSERT", name, rtype, values, ttl)
 

@@ -6,8 +6,11 @@
 * :func:`update_domain` (Update): a changed name, or a token that no longer sees the domain (another Postmark
   account, or a domain deleted out of band), means replacement: :func:`ensure_domain` for the new properties,
   returning a new ID (CloudFormation then deletes the old one with the old properties). Otherwise
-  ``GET /domains/{id}`` and, for a changed Return-Path, ``PUT /domains/{id}``.
+  ``GET /domains/{id}`` and, for a changed Return-Path, ``PUT /domains/{id}``. ``on_created`` tells the
+  caller the ID of a domain the replacement *created* (not adopted), so a failure after that point can remove
+  it (CloudFormation only hears of the old ID when an Update fails).
 * :func:`delete_domain` (Delete): ``DELETE /domains/{id}``; ErrorCode 510 (already gone) is success.
+* :func:`discard_created_domain`: the best-effort ``DELETE`` of a domain created by an Update that then failed.
 
 The functions take a ready :class:`~arda_mail.postmark.client.PostmarkClient` and return a
 :class:`DomainResult` whose :meth:`~DomainResult.attributes` are the resource's ``Fn::GetAtt`` values.
@@ -29,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 #: Called with the domain's ID as soon as it exists, before any further call that could fail.
 OnExists = Callable[[int], None]
+#: Called with the domain's ID right after ``POST /domains`` created it (never for an adopted domain).
+OnCreated = Callable[[int], None]
 
 
 class DomainsApi(Protocol):
@@ -105,9 +110,19 @@ def parse_physical_id(physical_id: str | None) -> int | None:
 
 
 def ensure_domain(
-    client: DomainsApi, name: str, return_path_domain: str, *, on_exists: OnExists | None = None
+    client: DomainsApi,
+    name: str,
+    return_path_domain: str,
+    *,
+    on_exists: OnExists | None = None,
+    on_created: OnCreated | None = None,
 ) -> DomainResult:
-    """Create the domain, or adopt the one of that name already on the account; its Return-Path is fixed."""
+    """Create the domain, or adopt the one of that name already on the account; its Return-Path is fixed.
+
+    ``on_exists`` is called as soon as the domain exists (created or adopted), ``on_created`` only when this
+    call's ``POST /domains`` created it. A domain adopted through ErrorCode 512 is never reported as created,
+    even when an earlier attempt of the same retried POST may have committed it: it may also have pre-existed.
+    """
     try:
         domain = client.create_domain(name, return_path_domain)
     except PostmarkAlreadyExists:
@@ -117,14 +132,9 @@ def ensure_domain(
                 f"Postmark says {name} already exists on this account but does not list it; retry later",
                 error_code=512,
             ) from None
-        if on_exists is not None:
-            on_exists(found.id)
-        domain = client.get_domain(found.id)
-        logger.info("adopting existing Postmark domain %s (%s)", domain.id, domain.name)
-        if domain.return_path_domain != return_path_domain:
-            domain = client.edit_domain(domain.id, return_path_domain)
-            return DomainResult(domain, adopted=True, return_path_changed=True)
-        return DomainResult(domain, adopted=True)
+        return _adopt(client, found.id, return_path_domain, on_exists)
+    if on_created is not None:
+        on_created(domain.id)
     if on_exists is not None:
         on_exists(domain.id)
     if domain.return_path_domain != return_path_domain:  # not expected, but Postmark is the judge
@@ -133,9 +143,34 @@ def ensure_domain(
     return DomainResult(domain, created=True)
 
 
-def _replace(client: DomainsApi, name: str, return_path_domain: str) -> DomainResult:
-    """Create (or adopt) the replacement domain."""
-    result = ensure_domain(client, name, return_path_domain)
+def _adopt(client: DomainsApi, domain_id: int, return_path_domain: str, on_exists: OnExists | None) -> DomainResult:
+    """Take over an existing domain of the name, fixing its Return-Path."""
+    if on_exists is not None:
+        on_exists(domain_id)
+    domain = client.get_domain(domain_id)
+    logger.info("adopting existing Postmark domain %s (%s)", domain.id, domain.name)
+    if domain.return_path_domain != return_path_domain:
+        domain = client.edit_domain(domain.id, return_path_domain)
+        return DomainResult(domain, adopted=True, return_path_changed=True)
+    return DomainResult(domain, adopted=True)
+
+
+def _replace(
+    client: DomainsApi, name: str, return_path_domain: str, on_created: OnCreated | None = None
+) -> DomainResult:
+    """Create (or adopt) the replacement domain.
+
+    The name is looked up first: an existing domain is adopted without a ``POST``. If the name is free, whatever
+    this call ends up holding was made by this Update, even
+    when it is adopted through ErrorCode 512 after the answer to our own ``POST`` was lost, so ``on_created``
+    hears of it and a failure later in the Update removes it (CloudFormation never learns its ID). A domain that
+    already existed before the ``POST`` is adopted and never reported as created.
+    """
+    existing = client.find_domain_by_name(name)
+    if existing is not None:
+        result = _adopt(client, existing.id, return_path_domain, None)
+    else:
+        result = ensure_domain(client, name, return_path_domain, on_exists=on_created)
     logger.info("replacement Postmark domain %s for %s", result.domain.id, name)
     return DomainResult(
         result.domain,
@@ -153,18 +188,22 @@ def update_domain(
     return_path_domain: str,
     *,
     old_name: str | None,
+    on_created: OnCreated | None = None,
 ) -> DomainResult:
-    """Bring the domain in line with the new properties; ``replaced`` tells whether the ID changed."""
+    """Bring the domain in line with the new properties; ``replaced`` tells whether the ID changed.
+
+    ``on_created`` is called with the ID of a replacement domain right after ``POST /domains`` created it.
+    """
     domain_id = parse_physical_id(physical_id)
     if domain_id is None or (old_name is not None and old_name != name):
-        return _replace(client, name, return_path_domain)
+        return _replace(client, name, return_path_domain, on_created)
     try:
         domain = client.get_domain(domain_id)
     except PostmarkNotFound:
         logger.info("Postmark domain %s is not visible with this token: replacing it", domain_id)
-        return _replace(client, name, return_path_domain)
+        return _replace(client, name, return_path_domain, on_created)
     if domain.name.lower() != name:
-        return _replace(client, name, return_path_domain)
+        return _replace(client, name, return_path_domain, on_created)
     if domain.return_path_domain != return_path_domain:
         return DomainResult(client.edit_domain(domain_id, return_path_domain), return_path_changed=True)
     return DomainResult(domain)
@@ -177,4 +216,22 @@ def delete_domain(client: DomainsApi, domain_id: int) -> bool:
     except PostmarkNotFound:
         logger.info("Postmark domain %s is already gone", domain_id)
         return False
+    return True
+
+
+def discard_created_domain(client: DomainsApi, domain_id: int) -> bool:
+    """Best effort, after a failed replacing Update: delete the domain it created, which CloudFormation never
+    heard of (a failed Update answers with the old PhysicalResourceId). True when it is gone; never raises
+    (the original failure is what the Reason must say), a failure is logged with the ID to delete by hand."""
+    try:
+        delete_domain(client, domain_id)
+    except Exception as exc:  # best effort: the caller re-raises the original failure
+        logger.warning(
+            "could not delete Postmark domain %s, created by this failed update (%s); the next attempt adopts it "
+            "(ErrorCode 512), or delete it by hand",
+            domain_id,
+            exc,
+        )
+        return False
+    logger.info("deleted Postmark domain %s, created by this failed update", domain_id)
     return True
