@@ -73,8 +73,8 @@ build: $(SAM_VENV)/.stamp ## sam build (runtime python3.13; the shared layer wit
 	PATH="$(SAM_PATH)" $(SAM) build --parallel
 	PYTHONPATH=ops $(PY313) -m arda_ops.compile_layer .aws-sam/build
 
-rehearse: $(VENV)/.stamp ## the offline rehearsal of a partition's whole lifecycle (PARTITION=dev)
-	$(PY) -m arda_ops.rehearsal.cli --partition $(PARTITION)
+rehearse: $(VENV)/.stamp ## the offline rehearsal of a partition's whole lifecycle (PARTITION=dev, ARGS=--json)
+	$(PY) -m arda_ops.rehearsal.cli --partition $(PARTITION) $(ARGS)
 
 bench: $(VENV)/.stamp build ## cold imports, artifact sizes, API calls per operation, drift timings
 	$(PY) -m arda_ops.bench
