@@ -20,13 +20,13 @@ from typing import Any
 
 from arda_mail.partitions import active_partition_names, get_partition
 from arda_mail.placement import PartitionPlacement, mail_domain_placement, partition_placement
-from arda_mail.txt_records import route53_txt_value
 from arda_ops.dns_server import AuthoritativeDnsServer, RecordsDnsView, Route53Records
 from arda_ops.drift.checks import Target
 from arda_ops.drift.mail_checks import PARTITION_MAIL, partition_target
 from arda_ops.drift.probes import Endpoint
 from arda_ops.drift.runner import DriftConfig, run_drift
 from arda_ops.moto_world import MotoServer
+from arda_ops.route53_records import change_record_sets, mail_zone_records
 from postmark_emulator import PostmarkEmulator
 
 ROOT_ACCOUNT = "210987654321"
@@ -80,21 +80,6 @@ class _World:
         self.cfn = moto.client("cloudformation")
         self.parents: dict[str, str] = {}
 
-    def _change(self, client: Any, zone_id: str, records: Sequence[tuple[str, str, list[str]]], ttl: int) -> None:
-        changes = [
-            {
-                "Action": "UPSERT",
-                "ResourceRecordSet": {
-                    "Name": n,
-                    "Type": t,
-                    "TTL": ttl,
-                    "ResourceRecords": [{"Value": v} for v in vs],
-                },
-            }
-            for n, t, vs in records
-        ]
-        client.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
-
     def add(self, placement: PartitionPlacement) -> None:
         mail = placement.mail
         parent = mail.parent_zone_name
@@ -107,15 +92,9 @@ class _World:
         domain = self.emulator.add_domain(
             account, mail.postmark_domain_name, mail.return_path_host, dkim_verified=True, return_path_verified=True
         )
-        records = [
-            (mail.spf_host, "TXT", [route53_txt_value(mail.spf_value)]),
-            (mail.dmarc_host, "TXT", [route53_txt_value(mail.dmarc_value)]),
-            (domain["DKIMHost"], "TXT", [route53_txt_value(domain["DKIMTextValue"])]),
-            (mail.return_path_host, "CNAME", [domain["ReturnPathDomainCNAMEValue"]]),
-        ]
-        self._change(self.r53, zone_id, records, 300)
+        change_record_sets(self.r53, zone_id, "UPSERT", mail_zone_records(mail, domain), 300)
         servers = list(created["DelegationSet"]["NameServers"])
-        self._change(self.root_r53, self.parents[parent], [(mail.mail_domain, "NS", servers)], 172800)
+        change_record_sets(self.root_r53, self.parents[parent], "UPSERT", [(mail.mail_domain, "NS", servers)], 172800)
         token_arn = self.secrets.create_secret(
             Name=placement.account_token_secret_name, SecretString=self.emulator.token_for(account)
         )["ARN"]

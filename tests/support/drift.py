@@ -24,12 +24,12 @@ import boto3
 import requests
 
 from arda_mail.placement import corporate_mail_placement, partition_placement
-from arda_mail.txt_records import route53_txt_value
 from arda_ops.dns_server import AuthoritativeDnsServer, RecordsDnsView, Route53Records
 from arda_ops.drift.mail_checks import CORPORATE_POSTMARK_ACCOUNT
 from arda_ops.drift.probes import Endpoint, EnvTokens
 from arda_ops.drift.report import DriftReport
 from arda_ops.drift.runner import DriftConfig, run_drift
+from arda_ops.route53_records import change_record_sets, mail_zone_records
 
 ROOT_ACCOUNT_ID = "111111111111"
 REGION = "us-east-1"
@@ -237,29 +237,7 @@ def build_world(
         domain = services.emulator.add_domain(
             account, mail.postmark_domain_name, mail.return_path_host, dkim_verified=True, return_path_verified=True
         )
-        records = [
-            (mail.spf_host, "TXT", [route53_txt_value(mail.spf_value)]),
-            (mail.dmarc_host, "TXT", [route53_txt_value(mail.dmarc_value)]),
-            (domain["DKIMHost"], "TXT", [route53_txt_value(domain["DKIMTextValue"])]),
-            (mail.return_path_host, "CNAME", [domain["ReturnPathDomainCNAMEValue"]]),
-        ]
-        r53.change_resource_record_sets(
-            HostedZoneId=zone_id,
-            ChangeBatch={
-                "Changes": [
-                    {
-                        "Action": "UPSERT",
-                        "ResourceRecordSet": {
-                            "Name": host,
-                            "Type": rtype,
-                            "TTL": 300,
-                            "ResourceRecords": [{"Value": v} for v in values],
-                        },
-                    }
-                    for host, rtype, values in records
-                ]
-            },
-        )
+        change_record_sets(r53, zone_id, "UPSERT", mail_zone_records(mail, domain), 300)
         _delegate(root_r53, world.parent_zone_id, mail.mail_domain, created["DelegationSet"]["NameServers"])
         if name == "corporate":
             continue
@@ -271,22 +249,7 @@ def build_world(
 
 
 def _delegate(root_r53: Any, parent_zone_id: str, name: str, servers: Sequence[str]) -> None:
-    root_r53.change_resource_record_sets(
-        HostedZoneId=parent_zone_id,
-        ChangeBatch={
-            "Changes": [
-                {
-                    "Action": "UPSERT",
-                    "ResourceRecordSet": {
-                        "Name": name,
-                        "Type": "NS",
-                        "TTL": 172800,
-                        "ResourceRecords": [{"Value": s} for s in servers],
-                    },
-                }
-            ]
-        },
-    )
+    change_record_sets(root_r53, parent_zone_id, "UPSERT", [(name, "NS", list(servers))], 172800)
 
 
 @contextmanager

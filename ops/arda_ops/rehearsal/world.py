@@ -21,6 +21,7 @@ from arda_mail.txt_records import route53_txt_value
 from arda_ops.cfn_protocol import EventFactory, ResponseReceiver
 from arda_ops.dns_server import AuthoritativeDnsServer, RecordsDnsView, Route53Records
 from arda_ops.moto_world import MotoServer
+from arda_ops.route53_records import change_record_sets
 from postmark_emulator import PostmarkEmulator
 
 PARTITION_ACCOUNT = "123456789012"
@@ -138,22 +139,7 @@ class World:
         self._change("DELETE", name, rtype, values, ttl)
 
     def _change(self, action: str, name: str, rtype: str, values: list[str], ttl: int) -> None:
-        self.route53.change_resource_record_sets(
-            HostedZoneId=self.mail_zone_id,
-            ChangeBatch={
-                "Changes": [
-                    {
-                        "Action": action,
-                        "ResourceRecordSet": {
-                            "Name": name,
-                            "Type": rtype,
-                            "TTL": ttl,
-                            "ResourceRecords": [{"Value": v} for v in values],
-                        },
-                    }
-                ]
-            },
-        )
+        change_record_sets(self.route53, self.mail_zone_id, action, [(name, rtype, values)], ttl)
 
     def publish_exports(self, values: dict[str, str]) -> dict[str, str]:
         """Create a stack of the partition's name whose Outputs carry the exports (name → value)."""
