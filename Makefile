@@ -66,12 +66,11 @@ checkov: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp ## checkov on the SAM-translated 
 	mkdir -p .aws-sam/translated
 	$(PY) -m arda_ops.sam_translate template.yaml > .aws-sam/translated/template.json
 	$(PY) -m arda_ops.sam_translate root/template.yaml > .aws-sam/translated/root.json
-	$(CHECKOV) --framework cloudformation --skip-download --compact --quiet \
+	$(CHECKOV) --config-file .checkov.yaml \
 	  -f .aws-sam/translated/template.json -f .aws-sam/translated/root.json
 
-build: $(SAM_VENV)/.stamp ## sam build (runtime python3.13; the shared layer with compiled .pyc)
+build: $(SAM_VENV)/.stamp ## sam build (runtime python3.13; the shared layer compiles itself to .pyc: layers/shared/Makefile)
 	PATH="$(SAM_PATH)" $(SAM) build --parallel
-	PYTHONPATH=ops $(PY313) -m arda_ops.compile_layer .aws-sam/build
 
 rehearse: $(VENV)/.stamp ## the offline rehearsal of a partition's whole lifecycle (PARTITION=dev, ARGS=--json)
 	$(PY) -m arda_ops.rehearsal.cli --partition $(PARTITION) $(ARGS)

@@ -1,9 +1,10 @@
-"""``Custom::PostmarkDomainVerification``: ask Postmark to verify a domain, inside the lifecycle (BRIEF 4.2).
+"""``Custom::PostmarkDomainVerification``: ask Postmark to verify a domain, inside the lifecycle.
 
 Properties: ``DomainId`` (required; ``!GetAtt PostmarkDomain.DomainId``), ``AccountTokenSecretArn`` (required),
-``ApiUrl`` (default ``https://api.postmarkapp.com``), ``MaxWaitSeconds`` (default 180, at most 840, and never
-beyond the function's remaining time), ``PollIntervalSeconds`` (default 5) and ``FailIfUnverified`` (default
-``"false"``). Attributes: ``DkimVerified`` and ``ReturnPathVerified`` (``"true"``/``"false"``).
+``ApiUrl`` (default ``https://api.postmarkapp.com``), ``MaxWaitSeconds`` (default 180, at most
+:data:`MAX_WAIT_CAP_S`, and never beyond the function's remaining time), ``PollIntervalSeconds`` (default 5),
+``FailIfUnverified`` (default ``"false"``) and ``Reconcile``. Attributes: ``DkimVerified`` and
+``ReturnPathVerified`` (``"true"``/``"false"``).
 
 Create/Update call ``PUT /domains/{id}/verifyDkim`` and ``…/verifyReturnPath`` and repeat them until both pass
 or the wait runs out. Still unverified is SUCCESS with false attributes (the drift job reports it) unless
@@ -17,15 +18,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import Logger
 
 from arda_mail.cfn import event_summary, new_resource_helper
 from arda_mail.deadline import Deadline
-from arda_mail.postmark.client import DEFAULT_API_URL, PostmarkClient
-from arda_mail.postmark.errors import ResourceFailedError, explained_failures, one_line
+from arda_mail.postmark.access import PostmarkAccess
+from arda_mail.postmark.client import DEFAULT_API_URL
+from arda_mail.postmark.domain_service import MAX_ID_DIGITS, parse_physical_id
+from arda_mail.postmark.errors import ResourceFailedError, explained_failures
 from arda_mail.postmark.verification import verify_until
 from arda_mail.properties import PropertyReader
-from arda_mail.secrets import get_account_token
+from arda_mail.reasons import one_line
 
 helper = new_resource_helper()
 logger = Logger(service="postmark-domain-verification")
@@ -37,10 +40,11 @@ PROPERTIES = (
     "MaxWaitSeconds",
     "PollIntervalSeconds",
     "FailIfUnverified",
+    "Reconcile",
 )
 DEFAULT_MAX_WAIT_S = 180
-#: Hard cap, below the function's 300 s timeout in template.yaml (a template test keeps them apart); the
-#: function's own remaining time (Deadline.from_context) caps the wait further.
+#: Hard cap, below the function's 300 s timeout in template.yaml, and the template parameter's MaxValue (a template
+#: test keeps all three in step); the function's own remaining time (Deadline.from_context) caps the wait further.
 MAX_WAIT_CAP_S = 285
 DEFAULT_POLL_INTERVAL_S = 5
 MAX_POLL_INTERVAL_S = 60
@@ -71,11 +75,13 @@ class VerificationProperties:
         }
 
 
-def read_properties(raw: Mapping[str, Any] | None) -> VerificationProperties:
-    reader = PropertyReader(raw, PROPERTIES)
+def read_properties(raw: Mapping[str, Any] | None, context: Any = None) -> VerificationProperties:
+    reader = PropertyReader(raw, PROPERTIES, context=context)
     domain_id = reader.string("DomainId", required=True)
-    if domain_id and not (domain_id.isascii() and domain_id.isdigit()):
-        reader.problem(f"DomainId must be a Postmark domain ID (digits), got {domain_id[:40]!r}")
+    if domain_id and parse_physical_id(domain_id) is None:
+        reader.problem(
+            f"DomainId must be a Postmark domain ID (at most {MAX_ID_DIGITS} digits), got {domain_id[:40]!r}"
+        )
     secret_arn = reader.secret_arn("AccountTokenSecretArn", required=True)
     api_url = reader.api_url("ApiUrl", DEFAULT_API_URL)
     max_wait = reader.integer("MaxWaitSeconds", DEFAULT_MAX_WAIT_S, minimum=0, maximum=MAX_WAIT_CAP_S)
@@ -86,19 +92,19 @@ def read_properties(raw: Mapping[str, Any] | None) -> VerificationProperties:
 
 
 def _verify(event: dict[str, Any], context: Any) -> str:
-    props = read_properties(event.get("ResourceProperties"))
+    props = read_properties(event.get("ResourceProperties"), context)
     logger.info(f"{event['RequestType']}: verifying the Postmark domain", extra=props.loggable())
     deadline = Deadline.from_context(context)
     with explained_failures(secret_arn=props.secret_arn):
-        token = get_account_token(props.secret_arn)
-        with PostmarkClient(token, props.api_url, deadline) as client:
-            result = verify_until(
+        result = PostmarkAccess(props.secret_arn, props.api_url, deadline).run(
+            lambda client: verify_until(
                 client,
                 props.domain_id,
                 deadline=deadline,
                 max_wait_s=props.max_wait_s,
                 interval_s=props.poll_interval_s,
             )
+        )
     logger.info(
         "verification finished",
         extra={

@@ -19,17 +19,18 @@ from dataclasses import replace
 from typing import Any
 
 from arda_mail.partitions import active_partition_names, get_partition
-from arda_mail.placement import PartitionPlacement, mail_domain_placement, partition_placement
+from arda_mail.placement import DMARC_REPORT_DOMAIN, PartitionPlacement, mail_domain_placement, partition_placement
 from arda_ops.dns_server import AuthoritativeDnsServer, RecordsDnsView, Route53Records
 from arda_ops.drift.checks import Target
 from arda_ops.drift.mail_checks import PARTITION_MAIL, partition_target
 from arda_ops.drift.probes import Endpoint
 from arda_ops.drift.runner import DriftConfig, run_drift
 from arda_ops.moto_world import MotoServer
-from arda_ops.route53_records import change_record_sets, mail_zone_records
+from arda_ops.route53_records import change_record_sets, mail_zone_records, report_authorization_records
 from postmark_emulator import PostmarkEmulator
 
 ROOT_ACCOUNT = "210987654321"
+CORPORATE_ACCOUNT = "310987654321"  # the DMARC report domain's zone
 ACCOUNT = "123456789012"
 _ENV = {
     "AWS_REGION": "us-east-1",
@@ -76,6 +77,9 @@ class _World:
         self.moto, self.emulator = moto, emulator
         self.r53 = moto.client("route53")
         self.root_r53 = moto.client("route53", credentials=moto.account_credentials(ROOT_ACCOUNT))
+        self.corporate_r53 = moto.client("route53", credentials=moto.account_credentials(CORPORATE_ACCOUNT))
+        report_zone = self.corporate_r53.create_hosted_zone(Name=DMARC_REPORT_DOMAIN, CallerReference=uuid.uuid4().hex)
+        self.report_zone_id = report_zone["HostedZone"]["Id"]
         self.secrets = moto.client("secretsmanager")
         self.cfn = moto.client("cloudformation")
         self.parents: dict[str, str] = {}
@@ -93,6 +97,8 @@ class _World:
             account, mail.postmark_domain_name, mail.return_path_host, dkim_verified=True, return_path_verified=True
         )
         change_record_sets(self.r53, zone_id, "UPSERT", mail_zone_records(mail, domain), 300)
+        records = report_authorization_records([mail.mail_domain])
+        change_record_sets(self.corporate_r53, self.report_zone_id, "UPSERT", records, 300)
         servers = list(created["DelegationSet"]["NameServers"])
         change_record_sets(self.root_r53, self.parents[parent], "UPSERT", [(mail.mail_domain, "NS", servers)], 172800)
         token_arn = self.secrets.create_secret(
@@ -116,11 +122,11 @@ def _timed(placements: Sequence[PartitionPlacement], registry_targets: bool) -> 
     tokens = {"PostmarkNonProd": f"bench-{uuid.uuid4().hex}", "PostmarkProd": f"bench-{uuid.uuid4().hex}"}
     with _environment(_ENV), MotoServer() as moto:
         moto.reset()  # moto's backends are process-wide
-        zone_records = Route53Records(moto.client("route53"))
-        with PostmarkEmulator(tokens, dns_view=RecordsDnsView(zone_records)) as emulator:
+        with PostmarkEmulator(tokens, dns_view=RecordsDnsView(Route53Records(moto.client("route53")))) as emulator:
             world = _World(moto, emulator)
             for placement in placements:
                 world.add(placement)
+            zone_records = Route53Records(world.r53, world.corporate_r53)
             parent_records = Route53Records(world.root_r53)
             with AuthoritativeDnsServer(zone_records) as zone_dns, AuthoritativeDnsServer(parent_records) as parent_dns:
                 config = DriftConfig(

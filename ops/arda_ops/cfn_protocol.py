@@ -2,15 +2,21 @@
 
 Tests and the offline rehearsal use this to drive the real handlers exactly as CloudFormation does: an
 event whose ``ResponseURL`` points at :class:`ResponseReceiver`, an HTTPS server on loopback, and the
-handler's answer received as the HTTP ``PUT`` that crhelper sends. Nothing in crhelper is patched: the
+handler's answer received as the HTTP ``PUT`` that :mod:`arda_mail.cfn` sends. Nothing is patched: the
 receiver's certificate comes from a throw-away CA (``trustme``) that is made trusted for the process
 through ``SSL_CERT_FILE``, the variable OpenSSL's default verify paths read.
+
+The ``ResponseURL`` has the shape of a real pre-signed S3 URL (SigV4 query parameters with a random signature,
+credential and security token, https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html), so
+a test can look for its secret parts in the logs. The receiver can also misbehave like a real endpoint
+(:meth:`ResponseReceiver.inject`): answer an error status, or accept the connection and never answer.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import ssl
 import tempfile
 import threading
@@ -20,7 +26,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 import trustme
 
@@ -29,11 +36,17 @@ Handler = Callable[[dict[str, Any], Any], Any]
 DEFAULT_STACK_NAME = "Alpha002-dev-Email"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "123456789012"
+#: The query parameters of a pre-signed URL that must never reach a log (the signature lets anyone answer).
+SECRET_URL_PARAMETERS = ("X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token")
+#: How long a "hang" fault holds a connection without answering (released early when the receiver stops).
+HANG_S = 60.0
+
+Fault = int | Literal["hang"]
 
 
 @dataclass
 class LambdaContext:
-    """The parts of the Lambda context object crhelper and the handlers read, with a real clock."""
+    """The parts of the Lambda context object the helper and the handlers read, with a real clock."""
 
     timeout_ms: int = 30_000
     function_name: str = "arda-mail-test"
@@ -74,13 +87,25 @@ class CfnResponse:
         return dict(self.body.get("Data") or {})
 
 
+def url_secrets(response_url: str) -> list[str]:
+    """The secret parts of a pre-signed ``response_url`` (to look for in logs)."""
+    query = parse_qs(urlsplit(response_url).query)
+    return [value for name in SECRET_URL_PARAMETERS for value in query.get(name, [])]
+
+
 class ResponseReceiver:
-    """An HTTPS server on loopback that records every response PUT, like CloudFormation's response URL."""
+    """An HTTPS server on loopback that records every response PUT, like CloudFormation's response URL.
+
+    ``responses`` holds the PUTs it accepted (HTTP 200); ``attempts`` every PUT body it read, faults included.
+    """
 
     def __init__(self) -> None:
         self._ca = trustme.CA()
         self._cert = self._ca.issue_cert("127.0.0.1", "localhost")
         self._responses: list[CfnResponse] = []
+        self._attempts: list[CfnResponse] = []
+        self._faults: dict[str, list[Fault]] = {}
+        self._released = threading.Event()
         self._lock = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -97,14 +122,19 @@ class ResponseReceiver:
             disable_nagle_algorithm = True
 
             def do_PUT(self) -> None:
+                fault = receiver._next_fault(self.path)
+                if fault == "hang":
+                    receiver._released.wait(HANG_S)  # the client's socket timeout must end this, not us
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode("utf-8")
                 try:
                     body = json.loads(raw)
                 except ValueError:
                     body = {"Status": "<unparseable>", "Raw": raw}
-                receiver._record(CfnResponse(self.path, body, raw, time.monotonic()))
-                self.send_response(200)
+                status = 200 if fault is None else fault
+                receiver._record(CfnResponse(self.path, body, raw, time.monotonic()), accepted=status == 200)
+                self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -123,6 +153,7 @@ class ResponseReceiver:
         return self
 
     def stop(self) -> None:
+        self._released.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -147,13 +178,44 @@ class ResponseReceiver:
         return f"https://127.0.0.1:{port}"
 
     def new_response_url(self) -> str:
-        """A unique, pre-signed-looking URL for one request."""
-        return f"{self.base_url}/cloudformation-custom-resource-response/{uuid.uuid4().hex}?X-Amz-Signature=test"
+        """A unique URL for one request, shaped like CloudFormation's pre-signed S3 URL (random secret parts)."""
+        credential = f"ASIA{secrets.token_hex(8).upper()}/20260101/{DEFAULT_REGION}/s3/aws4_request"
+        query = "&".join(
+            [
+                "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+                "X-Amz-Date=20260101T000000Z",
+                "X-Amz-SignedHeaders=host",
+                "X-Amz-Expires=7200",
+                f"X-Amz-Credential={credential.replace('/', '%2F')}",
+                f"X-Amz-Security-Token={secrets.token_urlsafe(48)}",
+                f"X-Amz-Signature={secrets.token_hex(32)}",
+            ]
+        )
+        return f"{self.base_url}/cloudformation-custom-resource-response/{uuid.uuid4().hex}?{query}"
 
-    def _record(self, response: CfnResponse) -> None:
+    def inject(self, response_url: str, *faults: Fault) -> None:
+        """Answer the next PUTs to ``response_url`` with ``faults`` in turn: an HTTP status, or ``"hang"``
+        (accept the connection, never answer); later PUTs are accepted normally."""
         with self._lock:
-            self._responses.append(response)
+            self._faults.setdefault(_path_of(response_url), []).extend(faults)
+
+    def _next_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            pending = self._faults.get(path)
+            return pending.pop(0) if pending else None
+
+    def _record(self, response: CfnResponse, *, accepted: bool = True) -> None:
+        with self._lock:
+            self._attempts.append(response)
+            if accepted:
+                self._responses.append(response)
             self._lock.notify_all()
+
+    def attempts_for(self, response_url: str) -> list[CfnResponse]:
+        """Every PUT body read for ``response_url``, including the ones answered with an injected error."""
+        path = _path_of(response_url)
+        with self._lock:
+            return [r for r in self._attempts if r.path == path]
 
     @property
     def responses(self) -> list[CfnResponse]:
@@ -174,12 +236,18 @@ class ResponseReceiver:
                     return found[0]
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(f"no response was PUT to {response_url!s}")
+                    # The path only: the query holds the URL's signature.
+                    raise TimeoutError(f"no response was PUT to {response_url.split('?', 1)[0]}")
                 self._lock.wait(remaining)
 
     def _responses_for_locked(self, response_url: str) -> list[CfnResponse]:
-        path = "/" + response_url.split("://", 1)[1].split("/", 1)[1]
+        path = _path_of(response_url)
         return [r for r in self._responses if r.path == path]
+
+
+def _path_of(response_url: str) -> str:
+    """The request target the receiver sees for ``response_url`` (path and query)."""
+    return "/" + response_url.split("://", 1)[1].split("/", 1)[1]
 
 
 @dataclass

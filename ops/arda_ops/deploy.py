@@ -7,6 +7,15 @@ token among the arguments of that in-process call only: it never appears in ``/p
 prints NoEcho parameters masked. ``--parameter-overrides`` replaces samconfig's list rather than merging, so
 the env's own overrides are read from ``samconfig.toml`` and passed along with the token.
 
+Before any of that, the preflight refuses a deployment that would go wrong: a suspended or unknown partition,
+placeholder account IDs, a ``samconfig.toml`` that is not what ``arda_ops.samconfig`` renders from the accounts
+file and the registry (it would deploy with another region, delegation role or parent zone), a missing tool, or
+credentials of another account. The AWS profile (``--profile``, else ``AWS_PROFILE``) is used for the identity
+check AND handed to ``sam deploy``, so both talk to the same account.
+
+``--reconcile`` sets the stack parameter ``Reconcile`` to a fresh UTC timestamp: every custom resource then gets
+an Update and re-asserts what it owns (a deploy without changes runs none of them).
+
 Runs under the SAM CLI's virtual environment (``.venv-sam``), which ``bin/deploy`` selects.
 """
 
@@ -21,18 +30,31 @@ import sys
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from arda_mail.accounts import AccountsConfigError, partition_account, platform_root_account
+from arda_mail.accounts import (
+    AccountsConfigError,
+    is_placeholder_zone_id,
+    mail_root_zone_id,
+    partition_account,
+    platform_root_account,
+)
 from arda_mail.partitions import SuspendedPartitionError, UnknownPartitionError, get_partition, postmark_token_reference
+from arda_ops import samconfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMCONFIG = REPO_ROOT / "samconfig.toml"
-REQUIRED_TOOLS = ("sam", "aws", "op")
+#: Another samconfig file to check and deploy with (tests, or an operator's scratch copy); default the repo's.
+SAMCONFIG_ENV = "ARDA_MAIL_SAMCONFIG"
+REGENERATE_SAMCONFIG = ".venv/bin/python -m arda_ops.samconfig --write"
 TOKEN_PARAMETER = "PostmarkAccountToken"  # noqa: S105 - the parameter name, not a value
+RECONCILE_PARAMETER = "Reconcile"
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9-]+$")
-#: SAM options that would print the parameter overrides (the token) in clear.
-_FORBIDDEN_SAM_ARGS = frozenset({"--debug", "--guided", "-g", "--parameter-overrides"})
+#: SAM options that would print the parameter overrides (the token) in clear, or that bin/deploy sets itself.
+_FORBIDDEN_SAM_ARGS = frozenset({"--debug", "--guided", "-g", "--parameter-overrides", "--profile", "--config-file"})
+
+Identity = Callable[[str, str | None], str]
 
 
 class PreflightError(RuntimeError):
@@ -44,12 +66,18 @@ class DeployPlan:
     partition: str
     account_id: str
     region: str
-    sam_args: tuple[str, ...]
+    profile: str | None
+    samconfig: Path
 
 
-def sam_parameter_overrides(partition: str, samconfig: Path = SAMCONFIG) -> list[str]:
+def samconfig_path() -> Path:
+    override = os.environ.get(SAMCONFIG_ENV)
+    return Path(override) if override else REPO_ROOT / "samconfig.toml"
+
+
+def sam_parameter_overrides(partition: str, samconfig_file: Path | None = None) -> list[str]:
     """The env's own ``parameter_overrides`` from samconfig.toml (a list or a space-separated string)."""
-    config = tomllib.loads(samconfig.read_text(encoding="utf-8"))
+    config = tomllib.loads((samconfig_file or samconfig_path()).read_text(encoding="utf-8"))
     try:
         value = config[partition]["deploy"]["parameters"]["parameter_overrides"]
     except KeyError:
@@ -57,26 +85,69 @@ def sam_parameter_overrides(partition: str, samconfig: Path = SAMCONFIG) -> list
     return list(value) if isinstance(value, list) else str(value).split()
 
 
-def missing_tools(path: str | None = None) -> list[str]:
-    return [tool for tool in REQUIRED_TOOLS if shutil.which(tool, path=path) is None]
+def _env_sections(config: dict[str, Any], partition: str) -> dict[str, Any]:
+    env = config.get(partition, {})
+    return {
+        "region": env.get("global", {}).get("parameters", {}).get("region"),
+        **env.get("deploy", {}).get("parameters", {}),
+    }
 
 
-def caller_account_id(region: str) -> str:
-    """The AWS account of the current credentials (``sts:GetCallerIdentity`` in the partition's region)."""
+def check_samconfig(partition: str, path: Path) -> None:
+    """Refuse a samconfig whose env for ``partition`` differs from what the accounts file and registry render."""
+    try:
+        expected = _env_sections(tomllib.loads(samconfig.render()), partition)
+    except AccountsConfigError as exc:
+        raise PreflightError(str(exc)) from exc
+    try:
+        current = _env_sections(tomllib.loads(path.read_text(encoding="utf-8")), partition)
+    except FileNotFoundError:
+        current = {}
+    except tomllib.TOMLDecodeError as exc:
+        raise PreflightError(f"{path} is not valid TOML ({exc}); regenerate it: `{REGENERATE_SAMCONFIG}`") from exc
+    stale = sorted(key for key in expected.keys() | current.keys() if expected.get(key) != current.get(key))
+    if stale:
+        raise PreflightError(
+            f"{path} is stale for {partition} ({', '.join(stale)} differ from config/accounts.toml and the "
+            f"registry); regenerate it with `{REGENERATE_SAMCONFIG}` and commit it"
+        )
+
+
+def required_tools(*, skip_build: bool) -> tuple[str, ...]:
+    """Only what this run calls: ``op`` for the token, ``make`` for the build (SAM runs in-process)."""
+    return ("op",) if skip_build else ("op", "make")
+
+
+def missing_tools(tools: Sequence[str], path: str | None = None) -> list[str]:
+    return [tool for tool in tools if shutil.which(tool, path=path) is None]
+
+
+def resolve_profile(cli_profile: str | None) -> str | None:
+    """``--profile`` wins; else ``AWS_PROFILE``; else the default credential chain (None)."""
+    return cli_profile or os.environ.get("AWS_PROFILE") or None
+
+
+def caller_account_id(region: str, profile: str | None) -> str:
+    """The AWS account of the profile's credentials (``sts:GetCallerIdentity`` in the partition's region)."""
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        return str(boto3.client("sts", region_name=region).get_caller_identity()["Account"])
+        session = boto3.Session(profile_name=profile, region_name=region)
+        return str(session.client("sts").get_caller_identity()["Account"])
     except (BotoCoreError, ClientError) as exc:
-        raise PreflightError(f"cannot tell which AWS account these credentials belong to: {exc}") from exc
+        login = f"aws sso login --profile {profile}" if profile else "--profile NAME or AWS_PROFILE"
+        raise PreflightError(f"cannot tell which AWS account these credentials belong to: {exc} ({login})") from exc
 
 
 def preflight(
     partition: str,
     *,
-    identity: Callable[[str], str] = caller_account_id,
+    profile: str | None = None,
+    identity: Identity = caller_account_id,
+    skip_build: bool = False,
     tools_path: str | None = None,
+    samconfig_file: Path | None = None,
 ) -> DeployPlan:
     """Every check that must pass before anything is read from 1Password or sent to AWS."""
     try:
@@ -86,24 +157,33 @@ def preflight(
     try:
         account = partition_account(part)
         root = platform_root_account()
+        zone_id = mail_root_zone_id()
     except AccountsConfigError as exc:
         raise PreflightError(str(exc)) from exc
     for acct in (account, root):
         if acct.is_placeholder:
             raise PreflightError(
                 f"config/accounts.toml still holds the placeholder account ID {acct.account_id} for "
-                f"{acct.infrastructure}; fill in the real ID and run `python -m arda_ops.samconfig --write`"
+                f"{acct.infrastructure}; fill in the real ID and run `{REGENERATE_SAMCONFIG}`"
             )
-    missing = missing_tools(tools_path)
+    if is_placeholder_zone_id(zone_id):
+        raise PreflightError(
+            f"config/accounts.toml still holds the placeholder [mail_root] zone_id {zone_id}; fill in the hosted zone "
+            f"ID of the parent zone and run `{REGENERATE_SAMCONFIG}`"
+        )
+    config_file = samconfig_file or samconfig_path()
+    check_samconfig(partition, config_file)
+    missing = missing_tools(required_tools(skip_build=skip_build), tools_path)
     if missing:
         raise PreflightError(f"required tool(s) not on PATH: {', '.join(missing)} (install them, then retry)")
-    caller = identity(account.region)
+    caller = identity(account.region, profile)
     if caller != account.account_id:
+        used = f"the credentials of profile {profile}" if profile else "these AWS credentials"
         raise PreflightError(
-            f"these AWS credentials belong to account {caller}, but {partition} lives in "
-            f"{part.infrastructure} ({account.account_id}); log in to the right account (e.g. aws sso login)"
+            f"{used} belong to account {caller}, but {partition} lives in {part.infrastructure} "
+            f"({account.account_id}); pass the profile of that account (--profile NAME or AWS_PROFILE)"
         )
-    return DeployPlan(partition, account.account_id, account.region, ())
+    return DeployPlan(partition, account.account_id, account.region, profile, config_file)
 
 
 def read_token_with_op(partition: str) -> str:
@@ -123,6 +203,11 @@ def read_token_with_op(partition: str) -> str:
 
 def run_build() -> None:
     subprocess.run(["make", "build"], cwd=REPO_ROOT, check=True)
+
+
+def utc_stamp() -> str:
+    """A fresh value for ``Reconcile`` (letters and digits only, as the template's AllowedPattern requires)."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def run_sam_in_process(args: Sequence[str]) -> int:
@@ -148,42 +233,63 @@ def deploy(
     *,
     extra_sam_args: Sequence[str] = (),
     skip_build: bool = False,
-    identity: Callable[[str], str] = caller_account_id,
+    profile: str | None = None,
+    reconcile: bool = False,
+    identity: Identity = caller_account_id,
     token_reader: Callable[[str], str] = read_token_with_op,
     build: Callable[[], None] = run_build,
     sam: Callable[[Sequence[str]], int] = run_sam_in_process,
+    stamp: Callable[[], str] = utc_stamp,
 ) -> int:
     forbidden = sorted({a for a in extra_sam_args if a.split("=", 1)[0] in _FORBIDDEN_SAM_ARGS})
     if forbidden:
-        raise PreflightError(f"not allowed through bin/deploy (they would print or replace the token): {forbidden}")
-    plan = preflight(partition, identity=identity)
-    overrides = sam_parameter_overrides(partition)
+        raise PreflightError(
+            f"not allowed through bin/deploy (they would print or replace the token, or bin/deploy sets them): "
+            f"{forbidden}; use bin/deploy's own --profile"
+        )
+    plan = preflight(partition, profile=profile, identity=identity, skip_build=skip_build)
+    overrides = sam_parameter_overrides(partition, plan.samconfig)
+    if reconcile:
+        overrides.append(f"{RECONCILE_PARAMETER}={stamp()}")
     token = token_reader(partition)
     if not skip_build:
         build()
-    args = [
-        "deploy",
-        "--config-env",
-        partition,
-        "--parameter-overrides",
-        *overrides,
-        f"{TOKEN_PARAMETER}={token}",
-        *extra_sam_args,
-    ]
-    print(f"deploying {partition} to account {plan.account_id} ({plan.region}); token from 1Password (hidden)")
+    args = ["deploy", "--config-file", str(plan.samconfig), "--config-env", partition]
+    if plan.profile:
+        args += ["--profile", plan.profile]
+    args += ["--parameter-overrides", *overrides, f"{TOKEN_PARAMETER}={token}", *extra_sam_args]
+    via = f" with profile {plan.profile}" if plan.profile else ""
+    print(f"deploying {partition} to account {plan.account_id} ({plan.region}){via}; token from 1Password (hidden)")
+    if reconcile:
+        print(f"reconcile: {overrides[-1]} makes CloudFormation send every custom resource an Update")
     return sam(args)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bin/deploy", description="Deploy one partition's mail stack.")
     parser.add_argument("partition", help="dev, stage, demo or prod")
+    parser.add_argument("--profile", help="AWS profile of the partition's account (default: $AWS_PROFILE)")
     parser.add_argument("--skip-build", action="store_true", help="deploy the existing .aws-sam/build")
-    parser.epilog = "Options after -- go to sam deploy unchanged (not --debug, --guided or --parameter-overrides)."
+    parser.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="send every custom resource an Update so each re-asserts its state (repairs out-of-band changes)",
+    )
+    parser.epilog = (
+        "Options after -- go to sam deploy unchanged (not --debug, --guided, --parameter-overrides, --profile or "
+        "--config-file)."
+    )
     raw = list(sys.argv[1:] if argv is None else argv)
     own, extra = (raw[: raw.index("--")], raw[raw.index("--") + 1 :]) if "--" in raw else (raw, [])
     args = parser.parse_args(own)
     try:
-        return deploy(args.partition, extra_sam_args=extra, skip_build=args.skip_build)
+        return deploy(
+            args.partition,
+            extra_sam_args=extra,
+            skip_build=args.skip_build,
+            profile=resolve_profile(args.profile),
+            reconcile=args.reconcile,
+        )
     except PreflightError as exc:
         print(f"preflight: {exc}", file=sys.stderr)
         return 2

@@ -20,7 +20,8 @@ Answers follow what an authoritative server such as BIND does for the zones it h
   the target stays in a served zone);
 - a name that exists (or is an empty non-terminal) without the type is NODATA (NOERROR, SOA in authority);
   a name that does not exist is NXDOMAIN (SOA in authority);
-- TXT values in Route 53's form (``"a" "b"``) become one record with several character-strings;
+- TXT values in Route 53's form (``"a" "b"``) become one record with several character-strings; the types
+  served are A, AAAA, CNAME, MX (``"10 mx.example.com"``), NS, SOA and TXT;
 - a UDP answer larger than the client's advertised size (512 octets without EDNS) is truncated with TC set,
   so resolvers retry over TCP, as with a real server.
 
@@ -37,7 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from dnslib import AAAA, CNAME, NS, QTYPE, RCODE, RR, SOA, TXT, A, DNSHeader, DNSRecord
+from dnslib import AAAA, CNAME, MX, NS, QTYPE, RCODE, RR, SOA, TXT, A, DNSHeader, DNSRecord
 from dnslib.server import DNSHandler, DNSLogger, DNSServer
 
 from arda_mail.dns_names import relative
@@ -267,6 +268,9 @@ def _rdata(rtype: str, value: str, zone: Zone) -> Any:
         return CNAME(_norm(value) + ".")
     if rtype == "NS":
         return NS(_norm(value) + ".")
+    if rtype == "MX":  # Route 53's form: "<preference> <host>"
+        preference, host = value.split()
+        return MX(_norm(host) + ".", int(preference))
     if rtype == "A":
         return A(value)
     if rtype == "AAAA":

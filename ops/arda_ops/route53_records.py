@@ -9,7 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from arda_mail.placement import MailDomainPlacement
+from arda_mail.placement import (
+    DMARC_REPORT_AUTHORIZATION_VALUE,
+    MailDomainPlacement,
+    dmarc_report_authorization_host,
+)
 from arda_mail.txt_records import route53_txt_value
 
 #: ``(name, type, values)``: one record set, values in Route 53's form.
@@ -45,3 +49,13 @@ def mail_zone_records(mail: MailDomainPlacement, postmark_domain: Mapping[str, A
         (postmark_domain["DKIMHost"], "TXT", [route53_txt_value(postmark_domain["DKIMTextValue"])]),
         (mail.return_path_host, "CNAME", [postmark_domain["ReturnPathDomainCNAMEValue"]]),
     ]
+
+
+def report_authorization_records(mail_domains: Sequence[str]) -> list[Record]:
+    """The DMARC report domain's authorization of reports about each mail domain (RFC 7489 section 7.1).
+
+    These live in the report domain's own zone (not in any partition's): worlds that stand in for the
+    deployed platform publish them so the drift check's ``dns.dmarc-report-authorization`` row is clean.
+    """
+    value = route53_txt_value(DMARC_REPORT_AUTHORIZATION_VALUE)
+    return [(dmarc_report_authorization_host(domain), "TXT", [value]) for domain in mail_domains]

@@ -29,6 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify-lag-calls", type=int, default=0)
     parser.add_argument("--first-id", type=int, default=None)
     parser.add_argument("--lenient-headers", action="store_true", help="do not enforce JSON Accept/Content-Type")
+    parser.add_argument(
+        "--missing-domain-status", type=int, choices=(422, 404), default=422, help="HTTP status of ErrorCode 510"
+    )
+    parser.add_argument(
+        "--foreign-domain-code", type=int, choices=(513, 510), default=513, help="another account's domain ID"
+    )
+    parser.add_argument("--case-sensitive-token", action="store_true", help="compare the token header exactly")
     args = parser.parse_args(argv)
 
     accounts: dict[str, str] = json.loads(os.environ.get(ACCOUNTS_ENV) or "{}")
@@ -39,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         dkim_key_bits=args.dkim_key_bits,
         verify_lag_calls=args.verify_lag_calls,
         strict_headers=not args.lenient_headers,
+        missing_domain_status=args.missing_domain_status,
+        foreign_domain_code=args.foreign_domain_code,
+        token_case_insensitive=not args.case_sensitive_token,
         **({"first_id": args.first_id} if args.first_id is not None else {}),
     )
     for name in args.account:

@@ -30,6 +30,8 @@ class Fault:
     drop_connection: bool = False
     commit_then_fail: bool = False
     times: int | None = 1
+    #: Matching requests to let through untouched before the fault applies ("the second lookup fails").
+    skip: int = 0
 
     def __post_init__(self) -> None:
         re.compile(self.method)
@@ -44,7 +46,8 @@ class Fault:
 
     # -- the common faults -----------------------------------------------------------------------
     @classmethod
-    def rate_limited(cls, retry_after: float | None = 1, **match: Any) -> Fault:
+    def rate_limited(cls, retry_after: float | str | None = 1, **match: Any) -> Fault:
+        """429 / ErrorCode 429; ``retry_after`` is sent as given (``1.5`` or ``"soon"`` for a malformed header)."""
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         body = {"ErrorCode": 429, "Message": "Rate limit exceeded."}
         return cls(status=429, body=body, headers=headers, **match)
@@ -54,7 +57,7 @@ class Fault:
         return cls(status=500, raw="Internal Server Error", **match)
 
     @classmethod
-    def unavailable(cls, retry_after: float | None = None, **match: Any) -> Fault:
+    def unavailable(cls, retry_after: float | str | None = None, **match: Any) -> Fault:
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         return cls(status=503, body={"ErrorCode": 100, "Message": "Maintenance"}, headers=headers, **match)
 
@@ -99,6 +102,9 @@ class FaultQueue:
         with self._lock:
             for index, fault in enumerate(self._faults):
                 if fault.matches(method, path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None
                     if fault.times is not None:
                         fault.times -= 1
                         if fault.times == 0:

@@ -1,8 +1,9 @@
 """The emulator's state and Postmark's Domains API rules, without HTTP.
 
 Every operation takes the account the request authenticated as and answers an :class:`ApiResult`: an HTTP
-status and a JSON body. Errors have Postmark's shape, HTTP 422 ``{"ErrorCode": …, "Message": …}``; strings
-are ``""`` and never ``null``. See ``research/postmark.md`` ("Emulator spec") for the sources of each rule.
+status and a JSON body. Errors have Postmark's shape, ``{"ErrorCode": …, "Message": …}`` (HTTP 422 unless a
+variant says otherwise); strings are ``""`` and never ``null``. docs/postmark-emulator.md lists every rule with
+its source. The emulator owns its rules: it imports nothing from the code it is a test double for.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from arda_mail.placement import POSTMARK_RETURN_PATH_TARGET
 from postmark_emulator.dns import DnsView, normalise_name
 from postmark_emulator.keys import SUPPORTED_KEY_BITS, dkim_selector_host, dkim_text_value
 
@@ -23,13 +23,16 @@ DEFAULT_FIRST_ID = 36735
 MAX_PAGE_SIZE = 500
 MAX_NAME_LENGTH = 255
 SPF_TEXT_VALUE = "v=spf1 a mx include:spf.mtasv.net ~all"
+#: The host every Return-Path CNAME must point at (``ReturnPathDomainCNAMEValue`` in the Domains API reference,
+#: https://postmarkapp.com/developer/api/domains-api).
+RETURN_PATH_CNAME_TARGET = "pm.mtasv.net"
 PUBLIC_DOMAINS = frozenset(
     {"gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com", "aol.com", "icloud.com"}
 )
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOST_NAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})+$")
 
-# Error codes of the Account API (Postmark's error table; research/postmark.md section C).
+# Error codes of the Account API (https://postmarkapp.com/developer/api/overview#error-codes).
 ERR_TOKEN = 10
 ERR_QUERY = 500
 ERR_PUBLIC_DOMAIN = 503
@@ -41,6 +44,15 @@ ERR_DOMAIN_OTHER_ACCOUNT = 513
 ERR_NAME_MISSING = 514
 ERR_NAME_TOO_LONG = 515
 ERR_NAME_INVALID = 516
+
+#: The documented variants of "this token does not see that domain" (docs/postmark-emulator.md, "Variants").
+MISSING_DOMAIN_STATUSES = (422, 404)
+FOREIGN_DOMAIN_CODES = (ERR_DOMAIN_OTHER_ACCOUNT, ERR_DOMAIN_NOT_FOUND)
+#: The API overview answers business errors with 422 and an ErrorCode, and its error table has 510 "This domain was
+#: not found"; the same page also lists HTTP 404 "Entity doesn't exist", the other variant.
+DEFAULT_MISSING_DOMAIN_STATUS = 422
+#: The error table's 513 "You do not own this Domain" is the only documented answer for another account's domain.
+DEFAULT_FOREIGN_DOMAIN_CODE = ERR_DOMAIN_OTHER_ACCOUNT
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,20 @@ def api_error(code: int, message: str, status: int = 422) -> ApiResult:
 
 def ok(body: Any) -> ApiResult:
     return ApiResult(200, body)
+
+
+def check_missing_domain_status(status: int) -> int:
+    """Only the documented answers: a variant nobody documented would test the client against a fiction."""
+    if status not in MISSING_DOMAIN_STATUSES:
+        raise ValueError(f"missing_domain_status must be one of {MISSING_DOMAIN_STATUSES}")
+    return status
+
+
+def check_foreign_domain_code(code: int) -> int:
+    """Only the documented answers (513, or 510 as if the domain did not exist)."""
+    if code not in FOREIGN_DOMAIN_CODES:
+        raise ValueError(f"foreign_domain_code must be one of {FOREIGN_DOMAIN_CODES}")
+    return code
 
 
 def is_host_name(name: str) -> bool:
@@ -143,7 +169,7 @@ class Domain:
             **self._dkim_fields(),
             "ReturnPathDomain": self.return_path_domain,
             "ReturnPathDomainVerified": self.return_path_verified,
-            "ReturnPathDomainCNAMEValue": POSTMARK_RETURN_PATH_TARGET,
+            "ReturnPathDomainCNAMEValue": RETURN_PATH_CNAME_TARGET,
         }
 
     def short(self) -> dict[str, Any]:
@@ -179,10 +205,14 @@ class AccountApi:
         verify_lag_calls: int = 0,
         exclusive_names: bool = False,
         list_error_code: int = ERR_QUERY,
+        missing_domain_status: int = DEFAULT_MISSING_DOMAIN_STATUS,
+        foreign_domain_code: int = DEFAULT_FOREIGN_DOMAIN_CODE,
         seed: int | str | None = None,
     ) -> None:
         if dkim_key_bits not in SUPPORTED_KEY_BITS:
             raise ValueError(f"dkim_key_bits must be one of {SUPPORTED_KEY_BITS}")
+        self.missing_domain_status = check_missing_domain_status(missing_domain_status)
+        self.foreign_domain_code = check_foreign_domain_code(foreign_domain_code)
         self.dns = dns
         self.clock = clock
         self.dkim_key_bits = dkim_key_bits
@@ -213,6 +243,8 @@ class AccountApi:
             "verify_lag_calls": self.verify_lag_calls,
             "exclusive_names": self.exclusive_names,
             "list_error_code": self.list_error_code,
+            "missing_domain_status": self.missing_domain_status,
+            "foreign_domain_code": self.foreign_domain_code,
         }
 
     def snapshot(self) -> list[dict[str, Any]]:
@@ -239,13 +271,14 @@ class AccountApi:
         self._last_selector[domain_name] = when
         return DkimKey(dkim_selector_host(when, domain_name), dkim_text_value(self.dkim_key_bits, self._rng))
 
-    def _owned(self, account: str, domain_id: int) -> Domain | None:
+    def _lookup(self, account: str, domain_id: int) -> Domain | ApiResult:
+        """The account's domain, or the error the selected variants answer when the token does not see it."""
         domain = self._domains.get(domain_id)
-        return domain if domain is not None and domain.account == account else None
-
-    @staticmethod
-    def _not_found(domain_id: int) -> ApiResult:
-        return api_error(ERR_DOMAIN_NOT_FOUND, f"Domain {domain_id} was not found.")
+        if domain is not None and domain.account == account:
+            return domain
+        if domain is not None and self.foreign_domain_code == ERR_DOMAIN_OTHER_ACCOUNT:
+            return api_error(ERR_DOMAIN_OTHER_ACCOUNT, "You do not own this Domain.")
+        return api_error(ERR_DOMAIN_NOT_FOUND, "This domain was not found.", self.missing_domain_status)
 
     @staticmethod
     def _return_path_problem(value: Any, name: str) -> tuple[str, ApiResult | None]:
@@ -332,14 +365,14 @@ class AccountApi:
 
     def get_domain(self, account: str, domain_id: int) -> ApiResult:
         with self._lock:
-            domain = self._owned(account, domain_id)
-            return ok(domain.details()) if domain else self._not_found(domain_id)
+            domain = self._lookup(account, domain_id)
+            return domain if isinstance(domain, ApiResult) else ok(domain.details())
 
     def edit_domain(self, account: str, domain_id: int, body: Mapping[str, Any]) -> ApiResult:
         with self._lock:
-            domain = self._owned(account, domain_id)
-            if domain is None:
-                return self._not_found(domain_id)
+            domain = self._lookup(account, domain_id)
+            if isinstance(domain, ApiResult):
+                return domain
             if body.get("ReturnPathDomain") is None:
                 return api_error(ERR_INVALID_DOMAIN_DATA, "No valid domain data was supplied: ReturnPathDomain.")
             return_path, problem = self._return_path_problem(body["ReturnPathDomain"], domain.name)
@@ -352,9 +385,9 @@ class AccountApi:
 
     def delete_domain(self, account: str, domain_id: int) -> ApiResult:
         with self._lock:
-            domain = self._owned(account, domain_id)
-            if domain is None:
-                return self._not_found(domain_id)
+            domain = self._lookup(account, domain_id)
+            if isinstance(domain, ApiResult):
+                return domain
             del self._domains[domain_id]
             return ok({"ErrorCode": 0, "Message": f"Domain {domain.name} removed."})
 
@@ -364,9 +397,9 @@ class AccountApi:
 
     def verify_dkim(self, account: str, domain_id: int) -> ApiResult:
         with self._lock:
-            domain = self._owned(account, domain_id)
-            if domain is None:
-                return self._not_found(domain_id)
+            domain = self._lookup(account, domain_id)
+            if isinstance(domain, ApiResult):
+                return domain
             domain.verify_calls["dkim"] += 1
             lagging = domain.verify_calls["dkim"] <= self.verify_lag_calls
             if domain.pending is not None and not lagging and self._dkim_published(domain.pending):
@@ -377,32 +410,32 @@ class AccountApi:
 
     def verify_return_path(self, account: str, domain_id: int) -> ApiResult:
         with self._lock:
-            domain = self._owned(account, domain_id)
-            if domain is None:
-                return self._not_found(domain_id)
+            domain = self._lookup(account, domain_id)
+            if isinstance(domain, ApiResult):
+                return domain
             domain.verify_calls["return_path"] += 1
             lagging = domain.verify_calls["return_path"] <= self.verify_lag_calls
             target = self.dns.cname(domain.return_path_domain) if domain.return_path_domain else None
             domain.return_path_verified = (
                 not lagging
                 and target is not None
-                and normalise_name(target) == normalise_name(POSTMARK_RETURN_PATH_TARGET)
+                and normalise_name(target) == normalise_name(RETURN_PATH_CNAME_TARGET)
             )
             return ok(domain.details())
 
     def verify_spf(self, account: str, domain_id: int) -> ApiResult:
         with self._lock:
-            domain = self._owned(account, domain_id)
-            if domain is None:
-                return self._not_found(domain_id)
+            domain = self._lookup(account, domain_id)
+            if isinstance(domain, ApiResult):
+                return domain
             domain.spf_verified = True  # deprecated by Postmark in 2019: always true
             return ok({"SPFVerified": True, "SPFHost": domain.name, "SPFTextValue": SPF_TEXT_VALUE})
 
     def rotate_dkim(self, account: str, domain_id: int) -> ApiResult:
         with self._lock:
-            domain = self._owned(account, domain_id)
-            if domain is None:
-                return self._not_found(domain_id)
+            domain = self._lookup(account, domain_id)
+            if isinstance(domain, ApiResult):
+                return domain
             if domain.pending is not None:
                 return api_error(ERR_DKIM_RENEWING, "This DKIM is already being renewed.")
             domain.pending = self._new_key(domain.name)

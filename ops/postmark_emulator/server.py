@@ -1,8 +1,9 @@
-"""The HTTP side of the emulator: Postmark's routing, authentication and header rules, faults, control API.
+"""The HTTP side of the emulator: Postmark's authentication and header rules, faults, the request log.
 
-:class:`PostmarkEmulator` serves on loopback (an ephemeral port by default) from a background thread. API
-requests are logged (token redacted) and may be hit by injected faults; ``/__emulator/…`` is the control API,
-unauthenticated and never logged.
+:class:`PostmarkEmulator` serves on loopback (an ephemeral port by default) from a background thread. Every
+request is routed by :mod:`postmark_emulator.routes` (one werkzeug ``Map``). API requests are logged (token
+redacted) and may be hit by injected faults; ``/__emulator/…`` is the control API
+(:mod:`postmark_emulator.control`), unauthenticated and never logged.
 """
 
 from __future__ import annotations
@@ -18,41 +19,33 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from postmark_emulator import control, routes
 from postmark_emulator.dns import DnsView, StaticDnsView
 from postmark_emulator.faults import Fault, FaultQueue
 from postmark_emulator.model import (
     DEFAULT_FIRST_ID,
+    DEFAULT_FOREIGN_DOMAIN_CODE,
+    DEFAULT_MISSING_DOMAIN_STATUS,
     ERR_QUERY,
     ERR_TOKEN,
     AccountApi,
     ApiResult,
     EmulatorClock,
     api_error,
+    check_foreign_domain_code,
+    check_missing_domain_status,
 )
+from postmark_emulator.routes import Route
 
 TOKEN_HEADER = "X-Postmark-Account-Token"  # noqa: S105 - a header name
 SERVER_TOKEN_HEADER = "X-Postmark-Server-Token"  # noqa: S105 - a header name
 REDACTED = "<redacted>"
-CONTROL_PREFIX = "/__emulator"
 _NO_CREDENTIALS_MESSAGE = (
     "No Account or Server API tokens were supplied in the HTTP headers. Please add a header for either "
     "X-Postmark-Server-Token or X-Postmark-Account-Token."
 )
 _INVALID_CREDENTIALS_MESSAGE = "Request does not contain a valid Account token."
 _JSON_REQUIRED_MESSAGE = "JSON required: send 'Accept: application/json' and 'Content-Type: application/json'."
-
-# (path pattern, {method: operation name}); ids are matched loosely so a non-numeric one answers 404.
-_ROUTES: tuple[tuple[re.Pattern[str], dict[str, str]], ...] = (
-    (re.compile(r"^/domains$"), {"GET": "list_domains", "POST": "create_domain"}),
-    (
-        re.compile(r"^/domains/([^/]+)$"),
-        {"GET": "get_domain", "PUT": "edit_domain", "DELETE": "delete_domain"},
-    ),
-    (re.compile(r"^/domains/([^/]+)/verifydkim$"), {"PUT": "verify_dkim"}),
-    (re.compile(r"^/domains/([^/]+)/verifyreturnpath$"), {"PUT": "verify_return_path"}),
-    (re.compile(r"^/domains/([^/]+)/verifyspf$"), {"POST": "verify_spf"}),
-    (re.compile(r"^/domains/([^/]+)/rotatedkim$"), {"POST": "rotate_dkim"}),
-)
 
 
 def new_token() -> str:
@@ -139,10 +132,11 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = unquote(parts.path)
         emulator = self.server.emulator
-        if path.lower() == CONTROL_PREFIX or path.lower().startswith(CONTROL_PREFIX + "/"):
-            self._send(emulator._control(self.command, path[len(CONTROL_PREFIX) :], body))
+        route = routes.resolve(self.command, path)
+        if route.control:
+            self._send(control.handle(emulator, route, self.command, path, body))
             return
-        emulator._api(self, self.command, path, parts.query, body)
+        emulator._api(self, route, path, parts.query, body)
 
 
 class PostmarkEmulator:
@@ -169,9 +163,14 @@ class PostmarkEmulator:
         list_error_code: int = ERR_QUERY,
         verify_lag_calls: int = 0,
         exclusive_names: bool = False,
+        missing_domain_status: int = DEFAULT_MISSING_DOMAIN_STATUS,
+        foreign_domain_code: int = DEFAULT_FOREIGN_DOMAIN_CODE,
+        token_case_insensitive: bool = True,
         server_tokens: Iterable[str] = (),
         seed: int | str | None = None,
     ) -> None:
+        #: The API overview says "The header name and value are case insensitive"; False compares tokens exactly.
+        self.token_case_insensitive = token_case_insensitive
         self._tokens: dict[str, str] = {}  # token -> account name
         self._accounts: dict[str, str] = {}  # account name -> token
         for name, token in (accounts or {"default": new_token()}).items():
@@ -187,6 +186,8 @@ class PostmarkEmulator:
             verify_lag_calls=verify_lag_calls,
             exclusive_names=exclusive_names,
             list_error_code=list_error_code,
+            missing_domain_status=missing_domain_status,
+            foreign_domain_code=foreign_domain_code,
             seed=seed,
         )
         #: Strict mode: ``Accept`` must allow ``application/json`` and a body needs ``Content-Type: application/json``.
@@ -257,11 +258,20 @@ class PostmarkEmulator:
     # -- accounts --------------------------------------------------------------------------------
     def add_account(self, name: str, token: str | None = None) -> str:
         token = token or new_token()
-        if token in self._tokens and self._tokens[token] != name:
-            raise ValueError("two accounts cannot share a token")
+        if any(t.lower() == token.lower() and a != name for t, a in self._tokens.items()):
+            raise ValueError("two accounts cannot share a token (compared case-insensitively)")
         self._accounts[name] = token
         self._tokens[token] = name
         return token
+
+    def account_for_token(self, token: str) -> str | None:
+        """The account a token header value authenticates as (case-insensitively unless configured otherwise)."""
+        if token in self._tokens:
+            return self._tokens[token]
+        if self.token_case_insensitive:
+            wanted = token.lower()
+            return next((account for t, account in self._tokens.items() if t.lower() == wanted), None)
+        return None
 
     @property
     def accounts(self) -> list[str]:
@@ -278,8 +288,8 @@ class PostmarkEmulator:
         raise KeyError("unknown account or token")
 
     def _redact(self, text: str) -> str:
-        for token in self._tokens:
-            text = text.replace(token, REDACTED)
+        for token in self._tokens:  # in any case: the API accepts a token whatever its case
+            text = re.sub(re.escape(token), REDACTED, text, flags=re.IGNORECASE)
         return text
 
     # -- seeding and inspection ------------------------------------------------------------------
@@ -337,13 +347,18 @@ class PostmarkEmulator:
             "strict_headers": self.strict_headers,
             "auth_failure_status": self.auth_failure_status,
             "header_error_status": self.header_error_status,
+            "token_case_insensitive": self.token_case_insensitive,
         }
 
     def configure(self, **settings: Any) -> None:
-        """Change settings at run time (``verify_lag_calls``, ``strict_headers``, ``dkim_key_bits``, …)."""
+        """Change settings at run time (``verify_lag_calls``, ``strict_headers``, ``missing_domain_status``, …)."""
         for key, value in settings.items():
-            if key in {"strict_headers", "auth_failure_status", "header_error_status"}:
+            if key in {"strict_headers", "auth_failure_status", "header_error_status", "token_case_insensitive"}:
                 setattr(self, key, value)
+            elif key == "missing_domain_status":
+                self.api.missing_domain_status = check_missing_domain_status(int(value))
+            elif key == "foreign_domain_code":
+                self.api.foreign_domain_code = check_foreign_domain_code(int(value))
             elif key in {"verify_lag_calls", "exclusive_names", "list_error_code", "dkim_key_bits"}:
                 setattr(self.api, key, value)
             else:
@@ -382,7 +397,8 @@ class PostmarkEmulator:
             self._requests.append(entry)
         return entry
 
-    def _api(self, handler: _Handler, method: str, path: str, query: str, body: bytes) -> None:
+    def _api(self, handler: _Handler, route: Route, path: str, query: str, body: bytes) -> None:
+        method = handler.command
         headers = handler.headers
         token = headers.get(TOKEN_HEADER)
         try:
@@ -396,7 +412,7 @@ class PostmarkEmulator:
                 "method": method,
                 "path": path,
                 "query": self._redact(query),
-                "account": self._tokens.get(token) if token else None,
+                "account": self.account_for_token(token) if token else None,
                 "token": REDACTED if token else None,
                 "accept": headers.get("Accept"),
                 "content_type": headers.get("Content-Type"),
@@ -421,7 +437,7 @@ class PostmarkEmulator:
                     return
                 self._answer_fault(handler, fault, entry)
                 return
-        result = self._process(method, path, query=query, body=body, headers=headers, token=token)
+        result = self._process(route, method, query=query, body=body, headers=headers, token=token)
         entry["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
         if fault is not None and fault.commit_then_fail:
             entry["committed_status"] = result.status
@@ -443,34 +459,19 @@ class PostmarkEmulator:
             handler._send_raw(status, fault.raw or "", fault.headers)
 
     def _process(
-        self, method: str, path: str, *, query: str, body: bytes, headers: Any, token: str | None
+        self, route: Route, method: str, *, query: str, body: bytes, headers: Any, token: str | None
     ) -> ApiResult:
-        route = path.lower()
-        if route.endswith("/") and len(route) > 1:
-            route = route[:-1]
-        operation: str | None = None
-        domain_id: int | None = None
-        for pattern, methods in _ROUTES:
-            match = pattern.match(route)
-            if not match:
-                continue
-            if match.groups():
-                if not match.group(1).isdigit():
-                    return ApiResult(404)
-                domain_id = int(match.group(1))
-            if method not in methods:
-                return ApiResult(405, headers={"Allow": ", ".join(sorted(methods))})
-            operation = methods[method]
-            break
-        if operation is None:
-            return ApiResult(404)
+        if route.endpoint is None:  # the router's 404 (empty body) or 405 (empty body, ``Allow``)
+            assert route.status is not None
+            return ApiResult(route.status, headers={"Allow": ", ".join(route.allow)} if route.allow else {})
+        operation = route.endpoint
 
         # Authentication: the account token only (a server token is not an account token).
         if not token:
             # A server token (X-Postmark-Server-Token) does not authorise the Account API either.
             message = _INVALID_CREDENTIALS_MESSAGE if headers.get(SERVER_TOKEN_HEADER) else _NO_CREDENTIALS_MESSAGE
             return api_error(ERR_TOKEN, message, self.auth_failure_status)
-        account = self._tokens.get(token)
+        account = self.account_for_token(token)
         if account is None:
             return api_error(ERR_TOKEN, _INVALID_CREDENTIALS_MESSAGE, self.auth_failure_status)
 
@@ -496,7 +497,7 @@ class PostmarkEmulator:
             return api.list_domains(account, parse_qs(query, keep_blank_values=True))
         if operation == "create_domain":
             return api.create_domain(account, payload)
-        assert domain_id is not None
+        domain_id = int(route.values["domain_id"])
         if operation == "edit_domain":
             return api.edit_domain(account, domain_id, payload)
         simple: dict[str, Callable[[str, int], ApiResult]] = {
@@ -508,83 +509,3 @@ class PostmarkEmulator:
             "rotate_dkim": api.rotate_dkim,
         }
         return simple[operation](account, domain_id)
-
-    # -- the control API -------------------------------------------------------------------------
-    def _control(self, method: str, path: str, body: bytes) -> ApiResult:
-        try:
-            data: Any = json.loads(body) if body else {}
-        except ValueError:
-            return ApiResult(400, {"error": "body is not JSON"})
-        try:
-            return self._control_route(method, path.rstrip("/") or "/", data)
-        except (ValueError, TypeError, KeyError) as exc:
-            return ApiResult(400, {"error": str(exc)})
-
-    def _control_route(self, method: str, path: str, data: Any) -> ApiResult:
-        segments = [s for s in path.split("/") if s]
-        head = segments[0].lower() if segments else ""
-        if (method, head) == ("GET", "state"):
-            return ApiResult(200, self.state())
-        if (method, head) == ("POST", "reset"):
-            self.reset()
-            return ApiResult(200, {"reset": True})
-        if head == "requests":
-            if method == "DELETE":
-                self.clear_requests()
-                return ApiResult(200, {"cleared": True})
-            return ApiResult(200, self.requests)
-        if head == "faults":
-            if method == "POST":
-                items = data if isinstance(data, list) else [data]
-                self.inject(*(Fault.from_json(item) for item in items))
-                return ApiResult(200, self.faults.pending())
-            if method == "DELETE":
-                self.faults.clear()
-            return ApiResult(200, self.faults.pending())
-        if head == "dns":
-            return self._control_dns(method, segments[1:], data)
-        if head == "clock":
-            if method == "PUT":
-                if "now" in data:
-                    self.clock.set(datetime.fromisoformat(data["now"]) if data["now"] else None)
-                if "advance_s" in data:
-                    self.clock.advance(float(data["advance_s"]))
-            return ApiResult(200, {"now": self.clock.now().isoformat()})
-        if head == "settings":
-            if method == "PUT":
-                self.configure(**data)
-            return ApiResult(200, self.settings())
-        if (method, head) == ("POST", "accounts"):
-            self.add_account(str(data["name"]), data.get("token"))
-            return ApiResult(200, {"accounts": self.accounts})
-        if head == "domains" and method == "POST" and len(segments) == 1:
-            details = self.add_domain(
-                str(data["Account"]),
-                str(data["Name"]),
-                str(data.get("ReturnPathDomain") or ""),
-                dkim_verified=bool(data.get("DKIMVerified")),
-                return_path_verified=bool(data.get("ReturnPathDomainVerified")),
-            )
-            return ApiResult(200, details)
-        if head == "domains" and method == "POST" and len(segments) == 3 and segments[2].lower() == "revoke-safe":
-            if self.api.mark_revoked_key_safe(int(segments[1])):
-                return ApiResult(200, self.domain(int(segments[1])))
-            return ApiResult(404, {"error": "no such domain"})
-        return ApiResult(404, {"error": f"unknown control endpoint {method} {CONTROL_PREFIX}{path}"})
-
-    def _control_dns(self, method: str, segments: list[str], data: Any) -> ApiResult:
-        if not isinstance(self.dns, StaticDnsView):
-            return ApiResult(409, {"error": "the DNS view is not writable through the emulator"})
-        if method == "GET" and not segments:
-            return ApiResult(200, self.dns.snapshot())
-        if len(segments) != 1:
-            return ApiResult(404, {"error": "use /__emulator/dns/{name}"})
-        name = segments[0]
-        if method == "DELETE":
-            self.dns.remove(name)
-        elif method == "PUT":
-            if "TXT" in data:
-                self.dns.publish_txt(name, data["TXT"], append=bool(data.get("append")))
-            if "CNAME" in data:
-                self.dns.publish_cname(name, str(data["CNAME"]))
-        return ApiResult(200, self.dns.snapshot().get(name.lower().rstrip("."), {}))

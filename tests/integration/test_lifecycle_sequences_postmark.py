@@ -1,7 +1,7 @@
-"""Property-based lifecycle sequences for ``Custom::PostmarkDomain`` (BRIEF section 8).
+"""Property-based lifecycle sequences for ``Custom::PostmarkDomain``, under every documented variant of Postmark.
 
 Hypothesis generates sequences of CloudFormation operations, with one-shot Postmark faults injected before them,
-and plays them against the real handler through the real protocol: events in, crhelper's HTTPS PUT out (the
+and plays them against the real handler through the real protocol: events in, the HTTPS PUT of the response out (the
 session's loopback ``receiver``), Secrets Manager in moto (a fresh ``mock_aws`` per example) and the Postmark
 emulator over HTTP (reset per example). The state machine models what CloudFormation believes: the current
 PhysicalResourceId and properties, or nothing. It issues what CloudFormation would: the cleanup Delete of the old
@@ -26,6 +26,11 @@ Three tests share the machine: Hypothesis' random sequences; a scripted sequence
 invariants that visits every variant and consumes every fault (Hypothesis enables a random subset of the rules per
 example, so a random run alone cannot promise that); and the minimal sequence of the one product bug the machine
 found and that is now fixed (``test_a_failed_replacing_update_leaves_no_orphan``), kept as a regression test.
+
+Each of them runs under every documented variant of Postmark's answers (``support.postmark.POSTMARK_VARIANTS``: a
+missing domain as 422 or 404 with ErrorCode 510, another account's domain as 513 or 510), and so do the account
+moves at the end (the operator's move through one secret with ``AWSPREVIOUS``, its rollback, and Deletes that a
+token does not see): the handler must behave the same whichever answer Postmark really sends.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from support.aws import RecordedSleep
 from support.postmark import (  # noqa: F401 - the *_fixture imports register the fixtures
     DOMAIN_TYPE,
     NON_PROD,
+    POSTMARK_VARIANTS,
     PROD,
     aws_fixture,
     domain_props,
@@ -53,7 +59,10 @@ from support.postmark import (  # noqa: F401 - the *_fixture imports register th
     fast_retries_fixture,
     make_emulator_fixture,
     new_token,
+    not_visible_status,
     postmark_tokens_fixture,
+    put_secret,
+    put_secret_value,
     token_secrets_fixture,
 )
 from support.sequences import CloudFormation, OpenExamples, SequenceStats, succeeded
@@ -294,14 +303,19 @@ def bind_machine(
             emulator.faults.clear()  # the outage is over by the time CloudFormation rolls back
             assert failed.status == "FAILED", f"{mode}: the Create should fail"
             if mode == "commit-then-outage":
-                assert failed.physical_id.isdigit(), "the domain exists: the rollback must be able to delete it"
-                assert emulator.domain(int(failed.physical_id)) is not None
+                # The domain exists: the rollback must be able to find it, by its ID or by the name claimed
+                # before the POST (the handler's claim when the ID itself was never read back).
+                assert failed.physical_id == spec.name or failed.physical_id.isdigit(), failed.physical_id
+                assert emulator.find(spec.account, spec.name) is not None
             else:
                 assert not failed.physical_id.isdigit(), "nothing was created: crhelper's placeholder"
                 assert emulator.api.snapshot() == []
             if mode == "wrong-token":
                 assert props["AccountTokenSecretArn"] in failed.reason
-            stats.outcomes["rollback-delete-of-" + ("real-id" if failed.physical_id.isdigit() else "placeholder")] += 1
+            kind = (
+                "real-id" if failed.physical_id.isdigit() else "name-claim" if failed.physical_id == spec.name else None
+            )
+            stats.outcomes[f"rollback-delete-of-{kind or 'placeholder'}"] += 1
             succeeded(cfn.delete(failed.physical_id, props), "rollback Delete")
 
         @precondition(lambda self: self.live is not None)
@@ -423,11 +437,20 @@ def sequences(emulator, events, receiver, retry_sleeps) -> Iterator[Sequences]:
     examples.close_all()
 
 
+#: Every test below runs under each documented variant of Postmark's answers (a missing domain as 422 or 404,
+#: another account's domain as 513 or 510): the handler must keep every invariant whichever Postmark really sends.
+VARIANTS = sorted(POSTMARK_VARIANTS)
+#: The random run's examples per variant: the full count for the default, fewer for the others (their difference
+#: only shows in account moves, rollbacks and deletes, which the scripted sequence visits under every variant).
+EXAMPLES = {variant: SETTINGS.max_examples if variant == "documented" else 8 for variant in VARIANTS}
+
+
 @pytest.mark.timeout(420)  # a failure is shrunk for up to 300 s (Hypothesis' limit): let it report the minimal case
-def test_postmark_domain_lifecycle_sequences(sequences):
+@pytest.mark.parametrize(("emulator", "examples"), [(v, EXAMPLES[v]) for v in VARIANTS], indirect=["emulator"])
+def test_postmark_domain_lifecycle_sequences(sequences, examples):
     """Random sequences: every invariant after every step."""
     started = time.monotonic()
-    run_state_machine_as_test(sequences.machine, settings=SETTINGS)
+    run_state_machine_as_test(sequences.machine, settings=settings(SETTINGS, max_examples=examples))
     stats = sequences.stats
     print(f"Custom::PostmarkDomain sequences: {stats.summary()} in {time.monotonic() - started:.1f} s")
     # Hypothesis enables a random subset of the rules in each example (swarm testing), so single variants may be
@@ -443,6 +466,7 @@ def run_invariants(machine: RuleBasedStateMachine) -> None:
     machine.no_fault_is_left_behind()
 
 
+@pytest.mark.parametrize("emulator", VARIANTS, indirect=True)
 def test_a_scripted_sequence_exercises_every_rule_failure_and_fault(sequences):
     """The same machine, rules and invariants, driven through a fixed sequence that visits every variant of every
     rule and consumes every fault, so their coverage never depends on what the random runs happened to draw."""
@@ -482,7 +506,8 @@ def test_a_scripted_sequence_exercises_every_rule_failure_and_fault(sequences):
     variants |= {f"failed-create:{mode}" for mode in FAILED_CREATES}
     variants |= {f"failed-update:{mode}" for mode in FAILED_UPDATES}
     assert variants <= set(stats.rules), f"never exercised: {variants - set(stats.rules)}"
-    assert {"rollback-delete-of-placeholder", "rollback-delete-of-real-id"} <= set(stats.outcomes)
+    assert "rollback-delete-of-placeholder" in stats.outcomes
+    assert {"rollback-delete-of-real-id", "rollback-delete-of-name-claim"} & set(stats.outcomes)
     assert set(TRANSIENT_FAULTS) <= set(stats.faults), f"never consumed: {set(TRANSIENT_FAULTS) - set(stats.faults)}"
 
 
@@ -490,6 +515,7 @@ class OrphanedDomainError(AssertionError):
     """A Postmark domain outlived every CloudFormation operation that could have known of it."""
 
 
+@pytest.mark.parametrize("emulator", VARIANTS, indirect=True)
 @pytest.mark.parametrize("change", ["domain-name", "account"])
 def test_a_failed_replacing_update_leaves_no_orphan(change, emulator, events, receiver, token_secrets):
     """The minimal sequence the state machine found (as Hypothesis shrunk it for a DomainName change; a change of
@@ -537,6 +563,78 @@ def test_a_failed_replacing_update_leaves_no_orphan(change, emulator, events, re
     remaining = [(d["Account"], d["Name"], str(d["ID"])) for d in emulator.api.snapshot()]
     if remaining != [(NON_PROD, NAMES[0], created.physical_id)]:
         raise OrphanedDomainError(f"after the rollback Postmark still holds {remaining}")
+
+
+# -- the account move, under every variant ------------------------------------------------------------------------
+SECRET_NAME = "Alpha002-dev-I-EmailPostmarkAccountToken"
+
+
+@pytest.fixture
+def cfn(events, receiver) -> CloudFormation:
+    handler = load_function_module("postmark_domain").handler
+    return CloudFormation(handler, events, receiver, DOMAIN_TYPE, LOGICAL_ID, SequenceStats())
+
+
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname in {"WARNING", "ERROR"}]
+
+
+@pytest.mark.parametrize("emulator", VARIANTS, indirect=True)
+@pytest.mark.parametrize("roll_back", [False, True], ids=["cleanup", "rollback"])
+def test_an_account_move_through_the_secret(cfn, emulator, aws, caplog, roll_back):
+    """The operator's move (one secret; the other account's token put into it, the old one readable as
+    AWSPREVIOUS; PostmarkAccount changed), then CloudFormation's cleanup Delete of the old domain, or (a later
+    resource failed) the secret's rollback, the resource's rollback Update and the cleanup Delete of the new domain.
+    Whatever Postmark answers for a domain the token does not see (513 or 510, under 422 or 404)."""
+    arn = put_secret(SECRET_NAME, emulator.token_for(NON_PROD))
+    old_props = domain_props(arn, emulator.url, NAMES[0], PostmarkAccount=NON_PROD)
+    created = succeeded(cfn.create(old_props), "Create")
+    put_secret_value(arn, emulator.token_for(PROD))
+    new_props = {**old_props, "PostmarkAccount": PROD}
+    emulator.clear_requests()
+
+    moved = succeeded(cfn.update(created.physical_id, new_props, old_props), "Update onto the other account")
+
+    assert moved.physical_id != created.physical_id
+    assert [d["ID"] for d in emulator.domains(PROD)] == [int(moved.physical_id)]
+    foreign = not_visible_status(emulator, foreign=True)
+    assert (emulator.requests[0]["account"], emulator.requests[0]["status"]) == (PROD, foreign)
+    if roll_back:
+        put_secret_value(arn, emulator.token_for(NON_PROD))  # the secret is rolled back first (the domain needs it)
+        back = succeeded(cfn.update(moved.physical_id, old_props, new_props), "rollback Update")
+        assert back.physical_id == created.physical_id, "the rollback returns to the original domain"
+        emulator.clear_requests()
+        succeeded(cfn.delete(moved.physical_id, new_props), "cleanup Delete of the new domain")
+        # The current token (NonProd again) does not see the new domain; AWSPREVIOUS (Prod) deletes it.
+        assert [(r["account"], r["status"]) for r in emulator.requests] == [(NON_PROD, foreign), (PROD, 200)]
+        assert emulator.domains(PROD) == []
+        assert [d["ID"] for d in emulator.domains(NON_PROD)] == [int(created.physical_id)]
+    else:
+        emulator.clear_requests()
+        succeeded(cfn.delete(created.physical_id, old_props), "cleanup Delete of the old domain")
+        assert [(r["account"], r["status"]) for r in emulator.requests] == [(PROD, foreign), (NON_PROD, 200)]
+        assert emulator.domains(NON_PROD) == [], "the old domain is deleted from the old account"
+        assert [d["ID"] for d in emulator.domains(PROD)] == [int(moved.physical_id)]
+    assert _warnings(caplog) == []
+
+
+@pytest.mark.parametrize("emulator", VARIANTS, indirect=True)
+def test_a_delete_that_neither_token_sees_succeeds(cfn, emulator, aws, caplog):
+    arn = put_secret(SECRET_NAME, emulator.token_for(PROD))
+    put_secret_value(arn, emulator.token_for(NON_PROD))
+    succeeded(cfn.delete("123456", domain_props(arn, emulator.url, NAMES[0])), "Delete of a deleted domain")
+    missing = not_visible_status(emulator, foreign=False)
+    assert [(r["account"], r["status"]) for r in emulator.requests] == [(NON_PROD, missing), (PROD, missing)]
+    assert _warnings(caplog) == []
+
+
+@pytest.mark.parametrize("emulator", VARIANTS, indirect=True)
+def test_a_delete_never_removes_another_accounts_domain(cfn, emulator, aws):
+    arn = put_secret(SECRET_NAME, emulator.token_for(NON_PROD))  # never changed: no AWSPREVIOUS to fall back to
+    theirs = emulator.add_domain(PROD, NAMES[0])
+    succeeded(cfn.delete(str(theirs["ID"]), domain_props(arn, emulator.url, NAMES[0])), "Delete")
+    assert [r["status"] for r in emulator.requests] == [not_visible_status(emulator, foreign=True)]
+    assert emulator.domain(theirs["ID"]) is not None
 
 
 def test_the_fault_catalogue_is_one_shot():

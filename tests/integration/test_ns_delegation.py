@@ -3,8 +3,9 @@
 The handler runs with the partition account's credentials (moto's default account) and assumes
 ``DelegationRoleArn`` in the Platform Root account, where the parent zone lives; moto keeps the two accounts'
 Route 53 data apart, so each test can check that the record landed in the Platform Root zone only. The response
-is what crhelper PUTs to the ResponseURL (a loopback HTTPS receiver). Faults are real-shaped AWS error
-responses injected at botocore's transport, so botocore's own retry logic handles them.
+is what the handler PUTs to the ResponseURL (a loopback HTTPS receiver). Faults are real-shaped AWS error
+responses, or botocore's own network exceptions (a connection refused, timed out or closed, possibly after AWS
+executed the request), injected at botocore's transport, so botocore's own retry logic handles them.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 import pytest
 from moto import mock_aws
 from support.aws import (
+    NETWORK_FAULTS,
     PARTITION_ACCOUNT,
     PLATFORM_ROOT_ACCOUNT,
+    REQUEST_SENT_FAULTS,
     FaultInjector,
     RecordedSleep,
     client_in,
@@ -26,6 +29,7 @@ from support.aws import (
     sts_error,
 )
 
+from arda_mail.aws_sessions import MAX_ATTEMPTS
 from arda_mail.placement import MAIL_ROOT_DOMAIN, ROOT_DELEGATION_ROLE_NAME, partition_placement
 from arda_ops.cfn_protocol import invoke
 from arda_ops.handlers import load_function_module
@@ -38,6 +42,25 @@ DELEGATED = DEV.mail.mail_domain
 NAME_SERVERS = ["ns-2048.awsdns-64.com", "ns-2049.awsdns-65.net", "ns-2050.awsdns-66.org", "ns-2051.awsdns-67.co.uk"]
 RENAMED = f"mail.{DELEGATED}"
 OTHER_NAME_SERVERS = ["ns-1.awsdns-01.org", "ns-2.awsdns-02.co.uk", "ns-3.awsdns-03.com", "ns-4.awsdns-04.net"]
+CHANGE = "route53.ChangeResourceRecordSets"
+READ = "route53.ListResourceRecordSets"
+#: Ways a change request reaches Route 53, is applied, and its answer never arrives (every attempt botocore makes).
+LOST_ANSWERS = {
+    "500": lambda faults, op: faults.fail(
+        op, route53_error("InternalFailure", "boom", 500), commit=True, times=MAX_ATTEMPTS
+    ),
+    **{
+        kind: (lambda faults, op, kind=kind: faults.fail_network(op, kind, commit=True, times=MAX_ATTEMPTS))
+        for kind in sorted(REQUEST_SENT_FAULTS)
+    },
+}
+#: Route 53's answer to an UPSERT it accepted but has not propagated yet (moto always answers INSYNC).
+PENDING_ANSWER = (
+    200,
+    b'<?xml version="1.0"?><ChangeResourceRecordSetsResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/">'
+    b"<ChangeInfo><Id>/change/C0PENDING</Id><Status>PENDING</Status><SubmittedAt>2026-01-01T00:00:00.000Z"
+    b"</SubmittedAt></ChangeInfo></ChangeResourceRecordSetsResponse>",
+)
 
 
 @dataclass
@@ -61,7 +84,9 @@ class World:
         return self.zone_id
 
     def send(self, event):
-        return invoke(self.handler, event, self.receiver)
+        # A long Lambda budget: botocore's deadline guard then never cuts the retries short, however busy the
+        # machine, so a fault planned for MAX_ATTEMPTS attempts is consumed by exactly one call.
+        return invoke(self.handler, event, self.receiver, timeout_ms=120_000)
 
     def create(self, **overrides):
         return self.send(self.events.create(RESOURCE_TYPE, LOGICAL_ID, props(**overrides)))
@@ -310,20 +335,106 @@ def test_update_rollback_after_a_replacement_restores_the_old_state(world):
     assert world.record(RENAMED) is None
 
 
-def test_a_failed_replacing_update_removes_what_it_wrote(world):
+@pytest.mark.parametrize("lost", sorted(LOST_ANSWERS))
+def test_a_replacing_update_whose_answers_are_lost_reads_the_record_back(world, lost, caplog):
+    """Every UPSERT attempt is applied and its answer lost: the record read back holds the declared values, so
+    the Update succeeds with the new ID and CloudFormation's cleanup removes the old record."""
     created = world.create()
-    # Every UPSERT attempt reaches Route 53 and commits, but its answer is lost (500): the update fails.
-    world.faults.fail(
-        "route53.ChangeResourceRecordSets", route53_error("InternalFailure", "boom", 500), commit=True, times=8
-    )
+    LOST_ANSWERS[lost](world.faults, CHANGE)
+
+    response = world.update(created.physical_id, props(DelegatedZoneName=RENAMED), props())
+
+    assert response.status == "SUCCESS", response.reason
+    assert response.physical_id == f"{world.zone_id}/{RENAMED}/NS"
+    assert (response.data["ChangeId"], response.data["ChangeStatus"]) == ("UNKNOWN", "UNKNOWN")
+    assert world.faults.calls[CHANGE] == 1 + MAX_ATTEMPTS
+    assert warnings(caplog, "The UPSERT's answer was lost, but the record holds the declared values")
+    cleanup = world.delete(created.physical_id, props())
+    assert cleanup.status == "SUCCESS"
+    assert (world.record(), world.record(RENAMED)) == (None, (172800, sorted(NAME_SERVERS)))
+
+
+@pytest.mark.parametrize("lost", sorted(LOST_ANSWERS))
+def test_a_failed_replacing_update_removes_what_it_wrote(world, lost):
+    """The UPSERT is applied, its answers are lost, and the read-back is unanswered too: the Update fails, and
+    removes the record it cannot prove it did not write (CloudFormation never hears of the new ID)."""
+    created = world.create()
+    LOST_ANSWERS[lost](world.faults, CHANGE)
+    world.faults.let_through(READ)  # the read before the UPSERT
+    world.faults.fail_network(READ, "read-timeout", times=MAX_ATTEMPTS)  # the read-back after it
 
     response = world.update(created.physical_id, props(DelegatedZoneName=RENAMED), props())
 
     assert response.status == "FAILED"
     assert response.physical_id == created.physical_id
-    assert "InternalFailure" in response.reason
+    assert response.reason.startswith(f"UPSERT NS {RENAMED} in {world.zone_id} failed: ")
+    assert "http" not in response.reason
     assert world.record(RENAMED) is None  # CloudFormation never hears of it, so nothing else would delete it
     assert world.record() == (172800, sorted(NAME_SERVERS))
+    rollback = world.update(created.physical_id, props(), props(DelegatedZoneName=RENAMED))
+    assert (rollback.status, rollback.physical_id) == ("SUCCESS", created.physical_id)
+    assert world.record() == (172800, sorted(NAME_SERVERS))
+
+
+def test_the_rollback_update_removes_what_a_failed_replacing_update_could_not(world, caplog):
+    """Route 53 applies the renamed record, then stays unreachable for every read the failed Update makes (its
+    read-back and its own clean-up): the record is left. CloudFormation's rollback Update carries the failed
+    attempt's properties as OldResourceProperties, and removes it."""
+    created = world.create()
+    world.faults.fail_network(CHANGE, "read-timeout", commit=True, times=MAX_ATTEMPTS)
+    world.faults.let_through(READ)
+    world.faults.fail_network(READ, "connect-timeout", times=2 * MAX_ATTEMPTS)  # read-back, clean-up's read
+
+    failed = world.update(created.physical_id, props(DelegatedZoneName=RENAMED), props())
+
+    assert (failed.status, failed.physical_id) == ("FAILED", created.physical_id)
+    assert world.record(RENAMED) == (172800, sorted(NAME_SERVERS))  # could not be removed yet
+    assert warnings(caplog, "Could not clean up after the failed update; the rollback's Update retries it")
+
+    rollback = world.update(created.physical_id, props(), props(DelegatedZoneName=RENAMED))
+
+    assert (rollback.status, rollback.physical_id) == ("SUCCESS", created.physical_id)
+    assert world.record(RENAMED) is None
+    assert world.record() == (172800, sorted(NAME_SERVERS))
+    (warning,) = warnings(caplog, "Removed the NS record a failed update had left behind")
+    assert warning.record == RENAMED
+
+
+def test_a_rollback_update_leaves_a_foreign_record_at_the_failed_attempts_name(world):
+    created = world.create()
+    world.faults.fail("sts.AssumeRole", sts_error("AccessDenied", "not authorized"))
+    failed = world.update(created.physical_id, props(DelegatedZoneName=RENAMED), props())
+    assert failed.status == "FAILED"
+    # Someone else's record at that name, with other name servers: not this resource's to remove.
+    foreign = {"Name": RENAMED, "Type": "NS", "TTL": 300, "ResourceRecords": [{"Value": OTHER_NAME_SERVERS[0]}]}
+    world.root_r53.change_resource_record_sets(
+        HostedZoneId=world.zone_id, ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": foreign}]}
+    )
+
+    rollback = world.update(created.physical_id, props(), props(DelegatedZoneName=RENAMED))
+
+    assert rollback.status == "SUCCESS"
+    assert world.record(RENAMED) == (300, [OTHER_NAME_SERVERS[0]])
+
+
+def test_ordinary_updates_make_no_extra_call(world):
+    created = world.create()
+    world.faults.log.clear()
+
+    in_place = world.update(created.physical_id, props(Ttl="3600"), props())
+    renamed = world.update(created.physical_id, props(DelegatedZoneName=RENAMED), props(Ttl="3600"))
+
+    assert (in_place.status, renamed.status) == ("SUCCESS", "SUCCESS")
+    assert (
+        world.faults.sequence()
+        == [
+            "sts.AssumeRole",
+            "route53.ListHostedZonesByName",
+            "route53.ListResourceRecordSets",
+            "route53.ChangeResourceRecordSets",
+        ]
+        * 2
+    )
 
 
 # -- Delete -------------------------------------------------------------------------------------------------------
@@ -343,6 +454,16 @@ def test_delete_removes_the_record(world):
         "route53.ChangeResourceRecordSets",
     ]
     assert "<Action>DELETE</Action>" in world.faults.requests("route53.ChangeResourceRecordSets")[0]["body"]
+
+
+def test_delete_ignores_properties_this_version_does_not_know(world):
+    # After a code downgrade the stack may hold a property the older handler does not know: never a blocker.
+    created = world.create()
+
+    response = world.delete(created.physical_id, {**props(), "FutureProperty": "x"})
+
+    assert response.status == "SUCCESS", response.reason
+    assert world.record() is None
 
 
 def test_delete_when_already_gone(world):
@@ -368,14 +489,35 @@ def test_delete_leaves_a_record_another_owner_changed(world, caplog):
     assert warning.found == f"TTL 172800, {', '.join(sorted(OTHER_NAME_SERVERS))}"
 
 
-def test_delete_leaves_a_record_whose_ttl_another_owner_changed(world):
+def test_delete_removes_its_own_record_whose_ttl_was_edited(world, caplog):
+    """Ours = the same name servers, whatever the TTL; Route 53 deletes only an exact match, so the DELETE carries
+    the record's current TTL (60), not the declared one."""
     created = world.create()
-    world.overwrite(NAME_SERVERS, 60)
+    world.overwrite([n.upper() + "." for n in reversed(NAME_SERVERS)], 60)  # a hand edit of the TTL
+    world.faults.log.clear()
 
     response = world.delete(created.physical_id, props())
 
-    assert response.status == "SUCCESS"
-    assert world.record() == (60, sorted(NAME_SERVERS))
+    assert response.status == "SUCCESS", response.reason
+    assert world.record() is None
+    (change,) = world.faults.requests(CHANGE)
+    assert "<Action>DELETE</Action>" in change["body"]
+    assert "<TTL>60</TTL>" in change["body"]
+    assert not warnings(caplog, "NS record changed by another owner: left in place")
+
+
+def test_delete_leaves_a_record_with_one_name_server_different(world, caplog):
+    created = world.create()
+    changed = [*NAME_SERVERS[:3], "ns-9.example.net"]
+    world.overwrite(changed, 172800)
+
+    response = world.delete(created.physical_id, props())
+
+    assert response.status == "SUCCESS", response.reason
+    assert world.record() == (172800, sorted(changed))
+    (warning,) = warnings(caplog, "NS record changed by another owner: left in place")
+    assert warning.found == f"TTL 172800, {', '.join(sorted(changed))}"
+    assert world.faults.calls[CHANGE] == 1  # the Create's UPSERT only: no DELETE was sent
 
 
 def test_delete_matches_name_servers_as_a_set_ignoring_case_and_dots(world):
@@ -399,18 +541,101 @@ def test_delete_after_a_failed_create_makes_no_call(bare):
     assert bare.faults.sequence() == []
 
 
-def test_a_create_that_fails_after_committing_names_the_record_so_rollback_deletes_it(world):
-    world.faults.fail(
-        "route53.ChangeResourceRecordSets", route53_error("InternalFailure", "boom", 500), commit=True, times=8
-    )
+@pytest.mark.parametrize("lost", sorted(LOST_ANSWERS))
+def test_a_create_whose_answers_are_lost_but_whose_record_is_written_succeeds(world, lost, caplog):
+    LOST_ANSWERS[lost](world.faults, CHANGE)
+
+    response = world.create()
+
+    assert response.status == "SUCCESS", response.reason
+    assert response.physical_id == f"{world.zone_id}/{DELEGATED}/NS"
+    assert (response.data["ChangeId"], response.data["ChangeStatus"]) == ("UNKNOWN", "UNKNOWN")
+    assert world.record() == (172800, sorted(NAME_SERVERS))
+    assert warnings(caplog, "The UPSERT's answer was lost, but the record holds the declared values")
+
+
+@pytest.mark.parametrize("lost", sorted(LOST_ANSWERS))
+def test_a_create_that_fails_after_committing_names_the_record_so_rollback_deletes_it(world, lost):
+    LOST_ANSWERS[lost](world.faults, CHANGE)
+    world.faults.let_through(READ)
+    world.faults.fail_network(READ, "connection-closed", times=MAX_ATTEMPTS)  # the read-back is lost too
 
     failed = world.create()
 
     assert failed.status == "FAILED"
     assert failed.physical_id == f"{world.zone_id}/{DELEGATED}/NS"
+    assert failed.reason.startswith(f"UPSERT NS {DELEGATED} in {world.zone_id} failed: ")
     assert world.record() is not None  # the lost answer hid a committed write
+    world.faults.drop_plans()  # Route 53 answers again by the time CloudFormation rolls back
     rollback = world.delete(failed.physical_id, props())
     assert rollback.status == "SUCCESS"
+    assert world.record() is None
+
+
+@pytest.mark.parametrize("kind", sorted(NETWORK_FAULTS))
+def test_a_create_whose_get_change_is_unreachable_succeeds(world, kind, caplog):
+    """The UPSERT is answered PENDING, then every GetChange fails on the network: the record is committed, so the
+    Create answers SUCCESS with ChangeStatus UNKNOWN (FAILED would roll back a delegation about to work)."""
+    world.faults.fail(CHANGE, PENDING_ANSWER, commit=True)
+    world.faults.fail_network("route53.GetChange", kind, times=MAX_ATTEMPTS)
+
+    response = world.create()
+
+    assert response.status == "SUCCESS", response.reason
+    assert (response.data["ChangeId"], response.data["ChangeStatus"]) == ("C0PENDING", "UNKNOWN")
+    assert world.faults.calls["route53.GetChange"] == MAX_ATTEMPTS
+    assert world.record() == (172800, sorted(NAME_SERVERS))
+    (warning,) = warnings(caplog, "Could not confirm INSYNC; the change is committed")
+    assert warning.error.startswith("GetChange C0PENDING failed: ")
+
+
+@pytest.mark.parametrize("kind", sorted(NETWORK_FAULTS))
+def test_a_create_that_cannot_reach_route53_before_writing_fails_with_the_placeholder(world, kind):
+    world.faults.fail_network("route53.ListHostedZonesByName", kind, times=MAX_ATTEMPTS)
+
+    failed = world.create()
+
+    assert failed.status == "FAILED"
+    assert "/" not in failed.physical_id  # crhelper's placeholder: nothing was written
+    assert failed.reason.startswith(f"ListHostedZonesByName {MAIL_ROOT_DOMAIN} failed: ")
+    assert world.faults.calls[CHANGE] == 0
+    world.faults.log.clear()
+    assert world.delete(failed.physical_id, props()).status == "SUCCESS"
+    assert world.faults.sequence() == []
+
+
+def test_a_create_whose_assume_role_is_unreachable_fails_before_any_write(world):
+    world.faults.fail_network("sts.AssumeRole", "endpoint-connection", times=MAX_ATTEMPTS)
+
+    failed = world.create()
+
+    assert failed.status == "FAILED"
+    assert "/" not in failed.physical_id
+    assert world.faults.calls[CHANGE] == 0
+    assert world.record() is None
+
+
+@pytest.mark.parametrize("lost", sorted(LOST_ANSWERS))
+def test_a_delete_whose_answers_are_lost_reads_the_record_again(world, lost):
+    created = world.create()
+    LOST_ANSWERS[lost](world.faults, CHANGE)
+
+    response = world.delete(created.physical_id, props())
+
+    assert response.status == "SUCCESS", response.reason
+    assert world.record() is None
+
+
+def test_a_delete_that_cannot_reach_route53_fails_and_a_retry_succeeds(world):
+    created = world.create()
+    world.faults.fail_network(READ, "connect-timeout", times=MAX_ATTEMPTS)
+
+    failed = world.delete(created.physical_id, props())
+
+    assert failed.status == "FAILED"  # never SUCCESS while the record may still be there
+    assert failed.reason.startswith(f"ListResourceRecordSets {DELEGATED} in {world.zone_id} failed: ")
+    assert world.record() == (172800, sorted(NAME_SERVERS))
+    assert world.delete(created.physical_id, props()).status == "SUCCESS"
     assert world.record() is None
 
 
@@ -575,6 +800,11 @@ def test_persistent_throttling_fails_with_a_readable_reason(world):
         ({"DelegatedZoneName": "Dev.Example.org"}, "DelegatedZoneName 'Dev.Example.org' has a label 'Dev' that must"),
         ({"NameServers": ["ns-1.awsdns-01.org", "ns-1.awsdns-01.org."]}, "NameServers lists ns-1.awsdns-01.org twice"),
         ({"Extra": "x"}, "unknown property Extra"),
+        # A trailing newline (Python's `$` matches before one) is refused everywhere.
+        ({"DelegatedZoneName": f"{DELEGATED}\n"}, f"DelegatedZoneName {DELEGATED + chr(10)!r} has a label"),
+        ({"ParentZoneName": f"{MAIL_ROOT_DOMAIN}\n"}, f"ParentZoneName {MAIL_ROOT_DOMAIN + chr(10)!r} has a label"),
+        ({"NameServers": [f"{NAME_SERVERS[0]}\n"]}, f"NameServers entry {NAME_SERVERS[0] + chr(10)!r} must not"),
+        ({"DelegationRoleArn": f"{ROLE_ARN}\n"}, "DelegationRoleArn must be an IAM role ARN"),
     ],
 )
 def test_invalid_properties_fail_before_any_call(world, overrides, expected):

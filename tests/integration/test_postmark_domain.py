@@ -1,5 +1,5 @@
 """``Custom::PostmarkDomain`` end to end: the real handler, the real custom-resource protocol (the response is
-the HTTPS PUT crhelper sends to the ResponseURL), moto for Secrets Manager, the emulator over HTTP for Postmark."""
+the HTTPS PUT the handler sends to the ResponseURL), moto for Secrets Manager, the emulator over HTTP for Postmark."""
 
 from __future__ import annotations
 
@@ -88,8 +88,8 @@ def test_create_registers_the_domain_and_returns_the_attributes(cfn, emulator, p
     assert response.data["ReturnPathHostName"] == RETURN_PATH == stored["ReturnPathDomain"]
     assert response.data["ReturnPathCnameTarget"] == "pm.mtasv.net"
     assert (response.data["DkimVerified"], response.data["ReturnPathVerified"]) == ("false", "false")
-    assert emulator.calls() == ["POST /domains"]
-    request = emulator.requests[0]
+    assert emulator.calls() == ["GET /domains", "POST /domains"], "looked up first: ownership is exact"
+    request = emulator.requests[1]
     assert request["account"] == NON_PROD
     assert request["token"] == "<redacted>"
     assert request["accept"] == "application/json"
@@ -104,8 +104,8 @@ def test_create_with_an_explicit_return_path(cfn, emulator, props):
 
 
 @pytest.mark.parametrize("drop", [False, True], ids=["answer-500", "connection-dropped"])
-def test_create_retried_after_commit_then_fail_adopts_through_paging(cfn, emulator, props, drop):
-    # More than one page of domains on the account, so the 512 recovery has to page.
+def test_a_create_whose_post_committed_but_lost_its_answer_keeps_its_own_domain(cfn, emulator, props, drop):
+    # More than one page of domains on the account, so both lookups have to page.
     emulator.add_domains(NON_PROD, [f"tenant{i}.example.com" for i in range(750)])
     emulator.clear_requests()
     emulator.inject(Fault.commit_then_error(drop=drop, method="POST", path=r"^/domains$"))
@@ -114,73 +114,86 @@ def test_create_retried_after_commit_then_fail_adopts_through_paging(cfn, emulat
 
     assert response.status == "SUCCESS", response.reason
     matching = [d for d in emulator.domains(NON_PROD) if d["Name"] == NAME]
-    assert len(matching) == 1, "the retry must adopt, never duplicate"
+    assert len(matching) == 1, "never a second POST once the first one committed"
     assert response.physical_id == str(matching[0]["ID"])
     assert emulator.calls() == [
-        "POST /domains",
-        "POST /domains",
+        "GET /domains",  # absent before our POST: whatever exists afterwards is ours
+        "GET /domains",
+        "POST /domains",  # committed, answer lost: never retried blindly
         "GET /domains",
         "GET /domains",
         f"GET /domains/{matching[0]['ID']}",
     ]
-    statuses = [r["status"] for r in emulator.requests]
-    assert statuses[:2] == ["dropped" if drop else 500, 422]
-    assert [r["query"] for r in emulator.requests[2:4]] == ["count=500&offset=0", "count=500&offset=500"]
+    assert [r["status"] for r in emulator.requests if r["method"] == "POST"] == ["dropped" if drop else 500]
 
 
-def test_a_failed_create_leaves_an_orphan_that_the_next_deployment_adopts(cfn, emulator, props):
-    # Postmark commits, then every answer is lost: the Create fails (nothing known to clean up)...
+def test_a_create_whose_every_answer_is_lost_is_removed_by_its_rollback(cfn, emulator, props):
+    # Postmark commits, then answers nothing useful until the deadline: the Create fails while its claim on the
+    # name stands, so the rollback's Delete resolves the name and removes the domain (issue: orphan after an
+    # unknown outcome).
     emulator.inject(Fault.commit_then_error(method="POST", path=r"^/domains$"))
-    emulator.inject(Fault.server_error(method="POST", path=r"^/domains$", times=None))
+    emulator.inject(
+        Fault(status=500, raw="Internal Server Error", method="GET", path=r"^/domains$", skip=1, times=None)
+    )
     failed = cfn.create(props)
     assert failed.status == "FAILED"
     assert "HTTP 500" in failed.reason
-    orphan = emulator.find(NON_PROD, NAME)
-    assert orphan is not None
-    # ... and the rollback's Delete comes with crhelper's placeholder: no call.
-    before = len(emulator.requests)
-    assert cfn.delete(failed.physical_id, props).status == "SUCCESS"
-    assert len(emulator.requests) == before
+    assert failed.physical_id == NAME, "the claim, not crhelper's placeholder"
+    assert emulator.find(NON_PROD, NAME) is not None
 
     emulator.faults.clear()
-    retried = cfn.create(props)
-    assert retried.status == "SUCCESS", retried.reason
-    assert retried.physical_id == str(orphan["ID"])
-    assert len(emulator.domains(NON_PROD)) == 1
+    rollback = cfn.delete(failed.physical_id, props)
+    assert rollback.status == "SUCCESS", rollback.reason
+    assert emulator.find(NON_PROD, NAME) is None, "nothing orphaned"
 
 
-def test_create_adopts_a_pre_existing_domain_and_fixes_its_return_path(cfn, emulator, props):
+def test_a_create_refuses_a_pre_existing_domain_without_take_over(cfn, emulator, props):
     existing = emulator.add_domain(NON_PROD, NAME, "bounces.dev.ardamails.com")
 
-    response = cfn.create(props)
+    failed = cfn.create(props)
+
+    assert failed.status == "FAILED"
+    assert f"(ID {existing['ID']}) already exists" in failed.reason
+    assert "TakeOverExisting" in failed.reason
+    assert emulator.calls() == ["GET /domains"], "nothing changed"
+    # The rollback's Delete carries crhelper's placeholder: the existing domain is never touched.
+    assert NAME not in failed.physical_id
+    assert cfn.delete(failed.physical_id, props).status == "SUCCESS"
+    assert emulator.find(NON_PROD, NAME)["ID"] == existing["ID"]
+    assert emulator.calls() == ["GET /domains"]
+
+
+def test_create_takes_over_a_pre_existing_domain_when_told_and_fixes_its_return_path(cfn, emulator, props):
+    existing = emulator.add_domain(NON_PROD, NAME, "bounces.dev.ardamails.com")
+
+    response = cfn.create({**props, "TakeOverExisting": "true"})
 
     assert response.status == "SUCCESS", response.reason
     assert response.physical_id == str(existing["ID"])
     assert response.data["ReturnPathHostName"] == RETURN_PATH
     assert emulator.find(NON_PROD, NAME)["ReturnPathDomain"] == RETURN_PATH
     assert emulator.calls() == [
-        "POST /domains",
         "GET /domains",
         f"GET /domains/{existing['ID']}",
         f"PUT /domains/{existing['ID']}",
     ]
 
 
-def test_create_adopts_a_pre_existing_domain_with_the_right_return_path_without_editing(cfn, emulator, props):
+def test_create_takes_over_a_domain_with_the_right_return_path_without_editing(cfn, emulator, props):
     existing = emulator.add_domain(NON_PROD, NAME, RETURN_PATH, dkim_verified=True)
-    response = cfn.create(props)
+    response = cfn.create({**props, "TakeOverExisting": "true"})
     assert response.status == "SUCCESS", response.reason
     assert response.physical_id == str(existing["ID"])
-    assert response.data["DkimHostName"] == existing["DKIMHost"]
+    assert response.data["DkimHostName"] == existing["DKIMHost"], "the same DKIM key: no new selector"
     assert response.data["DkimVerified"] == "true"
-    assert not any(call.startswith("PUT") for call in emulator.calls())
+    assert not any(call.startswith(("PUT", "POST")) for call in emulator.calls())
 
 
 def test_a_create_failing_after_the_domain_exists_answers_its_real_id(cfn, emulator, props):
     existing = emulator.add_domain(NON_PROD, NAME, "bounces.dev.ardamails.com")
     emulator.inject(Fault.unavailable(method="PUT", path=r"^/domains/\d+$", times=None))
 
-    failed = cfn.create(props)
+    failed = cfn.create({**props, "TakeOverExisting": "true"})
 
     assert failed.status == "FAILED"
     assert failed.physical_id == str(existing["ID"]), "not crhelper's placeholder: the rollback must find it"
@@ -315,7 +328,7 @@ SECRET_NAME = "Alpha002-dev-I-EmailPostmarkAccountToken"
 
 
 def _warnings(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    return [r.getMessage() for r in caplog.records if r.levelname in {"WARNING", "ERROR"}]
 
 
 def test_moving_the_partition_to_the_other_postmark_account(cfn, emulator, aws, caplog):
@@ -462,12 +475,12 @@ def test_delete_with_the_current_token_does_not_read_the_previous_one(cfn, emula
     arn = put_secret(SECRET_NAME, emulator.token_for(PROD))
     put_secret_value(arn, emulator.token_for(NON_PROD))
     domain = emulator.add_domain(NON_PROD, NAME, RETURN_PATH)
-    module = load_function_module("postmark_domain")
+    from arda_mail.postmark import access
 
     def no_previous_read(secret_arn):
         raise AssertionError("AWSPREVIOUS must only be read after a 510")
 
-    monkeypatch.setattr(module, "get_previous_account_token", no_previous_read)
+    monkeypatch.setattr(access, "get_previous_account_token", no_previous_read)
     response = cfn.delete(str(domain["ID"]), domain_props(arn, emulator.url))
     assert response.status == "SUCCESS", response.reason
     assert [(r["account"], r["status"]) for r in emulator.requests] == [(NON_PROD, 200)]
@@ -548,7 +561,7 @@ def test_a_replacing_update_with_incomplete_attributes_deletes_the_new_domain(cf
     assert [d["Name"] for d in emulator.domains(NON_PROD)] == [NAME]
 
 
-def test_a_failed_clean_up_keeps_the_original_reason_and_the_next_attempt_adopts(cfn, emulator, props, caplog):
+def test_a_failed_clean_up_keeps_the_original_reason_and_the_next_attempt_resumes(cfn, emulator, props, caplog):
     created = cfn.create(props)
     new_props = {**props, "DomainName": "stage.ardamails.com"}
     new_id = next_domain_id(emulator)
@@ -565,29 +578,44 @@ def test_a_failed_clean_up_keeps_the_original_reason_and_the_next_attempt_adopts
     assert failed.physical_id == created.physical_id
     assert emulator.domain(new_id) is not None
     assert any(f"could not delete Postmark domain {new_id}" in w for w in _warnings(caplog))
-    # The orphan is not lost: the next attempt of the same Update adopts it (ErrorCode 512).
+    # The orphan is not lost: the ownership record says it is this resource's, so the next attempt of the same
+    # Update resumes it (without TakeOverExisting) instead of refusing it as someone else's.
     emulator.faults.clear()
     retried = cfn.update(created.physical_id, new_props, props)
     assert retried.status == "SUCCESS", retried.reason
     assert retried.physical_id == str(new_id)
 
 
-def test_a_replacing_update_that_adopted_keeps_the_domain_when_it_fails(cfn, emulator, props):
+def test_a_replacing_update_that_took_over_keeps_the_domain_when_it_fails(cfn, emulator, props):
     created = cfn.create(props)
     existing = emulator.add_domain(NON_PROD, "stage.ardamails.com", "pm-bounces.stage.ardamails.com")
     emulator.inject(Fault.unavailable(method="GET", path=rf"^/domains/{existing['ID']}$", times=None))
     emulator.clear_requests()
 
-    failed = cfn.update(created.physical_id, {**props, "DomainName": "stage.ardamails.com"}, props)
+    new_props = {**props, "DomainName": "stage.ardamails.com", "TakeOverExisting": "true"}
+    failed = cfn.update(created.physical_id, new_props, props)
 
     assert failed.status == "FAILED"
     assert failed.reason.startswith(f"Postmark GET /domains/{existing['ID']}: HTTP 503")
     assert failed.physical_id == created.physical_id
-    assert emulator.domain(existing["ID"]) is not None, "an adopted domain pre-existed: never deleted on failure"
+    assert emulator.domain(existing["ID"]) is not None, "a taken-over domain pre-existed: never deleted on failure"
     assert not any(call.startswith("DELETE") for call in emulator.calls())
 
 
-def test_the_clean_up_of_a_failed_update_is_bounded_by_the_deadline(cfn, emulator, props, monkeypatch, caplog):
+def test_a_replacing_update_refuses_a_name_it_did_not_create(cfn, emulator, props):
+    created = cfn.create(props)
+    existing = emulator.add_domain(NON_PROD, "stage.ardamails.com", "pm-bounces.stage.ardamails.com")
+    emulator.clear_requests()
+
+    failed = cfn.update(created.physical_id, {**props, "DomainName": "stage.ardamails.com"}, props)
+
+    assert failed.status == "FAILED"
+    assert f"(ID {existing['ID']}) already exists" in failed.reason
+    assert emulator.calls() == ["GET /domains"]
+    assert {d["ID"] for d in emulator.domains(NON_PROD)} == {int(created.physical_id), existing["ID"]}
+
+
+def test_the_clean_up_of_a_failed_update_fits_in_the_deadline(cfn, emulator, props, monkeypatch, caplog):
     monkeypatch.setenv("ARDA_POSTMARK_READ_TIMEOUT_S", "30")
     created = cfn.create(props)
     new_id = next_domain_id(emulator)
@@ -597,15 +625,15 @@ def test_the_clean_up_of_a_failed_update_is_bounded_by_the_deadline(cfn, emulato
     )
     started = time.monotonic()
 
-    # 5 s of Lambda time: 2 s of budget, all of it spent waiting for the edit.
+    # 5 s of Lambda time: 2 s of budget; the edit may use only part of it, so the clean-up still fits.
     failed = cfn.update(created.physical_id, {**props, "DomainName": "stage.ardamails.com"}, props, timeout_ms=5_000)
 
     assert time.monotonic() - started < 4
     assert failed.status == "FAILED"
     assert failed.reason.startswith(f"Postmark PUT /domains/{new_id}: no answer within the read timeout")
     assert failed.physical_id == created.physical_id
-    assert any(f"could not delete Postmark domain {new_id}" in w for w in _warnings(caplog))
-    assert not any(call.startswith("DELETE") for call in emulator.calls())
+    assert emulator.domain(new_id) is None, "the time kept back let the clean-up run"
+    assert f"DELETE /domains/{new_id}" in emulator.calls()
 
 
 # -- Faults and time ---------------------------------------------------------------------------------
@@ -625,9 +653,13 @@ def test_transient_failures_are_retried(cfn, emulator, props, fault):
     started = time.monotonic()
     response = cfn.create(props)
     assert response.status == "SUCCESS", response.reason
-    assert emulator.calls() == ["POST /domains"] * (times + 1)
     if fault.status == 429:
+        # Refused before any work: the client retries the POST itself, honouring Retry-After.
+        assert emulator.calls() == ["GET /domains", "POST /domains", "POST /domains"]
         assert time.monotonic() - started >= 0.9, "Retry-After must be honoured"
+    else:
+        # The POST may have committed: never retried blindly, but after a lookup shows it did not.
+        assert emulator.calls() == ["GET /domains", *["POST /domains", "GET /domains"] * times, "POST /domains"]
     assert len(emulator.domains(NON_PROD)) == 1
 
 
@@ -637,9 +669,13 @@ def test_persistent_5xx_fails_with_a_clear_reason_before_the_deadline(cfn, emula
     response = cfn.create(props, timeout_ms=10_000)
     elapsed = time.monotonic() - started
     assert response.status == "FAILED"
-    assert response.reason == "Postmark POST /domains: HTTP 503, ErrorCode 100 Maintenance after 4 attempt(s)"
+    assert response.reason == (
+        "Postmark POST /domains: HTTP 503, ErrorCode 100 Maintenance after 1 attempt(s); 4 attempts, none committed "
+        "(each checked by a lookup); retry later"
+    )
     assert elapsed < 7
-    assert emulator.calls() == ["POST /domains"] * 4
+    assert emulator.calls() == ["GET /domains", *["POST /domains", "GET /domains"] * 4]
+    assert emulator.domains(NON_PROD) == []
 
 
 def test_retry_after_beyond_the_deadline_fails_fast(cfn, emulator, props):
@@ -650,7 +686,7 @@ def test_retry_after_beyond_the_deadline_fails_fast(cfn, emulator, props):
     assert "asked to retry after 120 s" in response.reason
     assert "left before the deadline" in response.reason
     assert time.monotonic() - started < 2
-    assert emulator.calls() == ["POST /domains"]
+    assert emulator.calls() == ["GET /domains", "POST /domains"]
 
 
 def test_slow_postmark_hits_the_deadline_and_a_response_is_still_sent(cfn, emulator, props, monkeypatch):
@@ -663,7 +699,8 @@ def test_slow_postmark_hits_the_deadline_and_a_response_is_still_sent(cfn, emula
     assert response.status == "FAILED"
     assert response.reason != "Execution timed out", "our deadline must answer before crhelper's last-resort timer"
     assert response.reason.startswith("Postmark POST /domains: no answer within the read timeout from 127.0.0.1")
-    assert response.reason.endswith("before the deadline")
+    assert "could not check whether it committed" in response.reason
+    assert response.physical_id == NAME, "the claim stands: the rollback's Delete looks the name up"
     assert 1.5 < elapsed < 4
 
 
@@ -691,7 +728,7 @@ def test_a_validation_error_from_postmark_is_not_retried(cfn, emulator, props):
     response = cfn.create({**props, "DomainName": "gmail.com"})
     assert response.status == "FAILED"
     assert "(ErrorCode 503)" in response.reason
-    assert emulator.calls() == ["POST /domains"]
+    assert emulator.calls() == ["GET /domains", "POST /domains"]
 
 
 # -- Validation before any external call -------------------------------------------------------------
@@ -709,9 +746,38 @@ INVALID = {
     "return path invalid": ({"ReturnPathDomain": "PM.dev.ardamails.com"}, "must be lower case"),
     "missing secret": ({"AccountTokenSecretArn": None}, "AccountTokenSecretArn is required"),
     "token instead of ARN": ({"AccountTokenSecretArn": "TOKEN"}, "must be a Secrets Manager secret ARN"),
-    "plain http": ({"ApiUrl": "http://api.postmarkapp.com"}, "plain http only for loopback"),
-    "url with query": ({"ApiUrl": "https://api.postmarkapp.com/?token=x"}, "must not carry credentials"),
-    "not a url scheme": ({"ApiUrl": "ftp://api.postmarkapp.com"}, "must be an https:// URL"),
+    "plain http": ({"ApiUrl": "http://api.postmarkapp.com"}, "must be https://api.postmarkapp.com"),
+    "url with query": ({"ApiUrl": "https://api.postmarkapp.com/?token=x"}, "must be a bare base URL"),
+    "not a url scheme": ({"ApiUrl": "ftp://api.postmarkapp.com"}, "must be https://api.postmarkapp.com"),
+    # The token goes to Postmark's API host only (and loopback for tests): never to the metadata service or any
+    # other host an operator allowed to update the stack could name.
+    "metadata service": ({"ApiUrl": "https://169.254.169.254"}, "the account token is sent nowhere else"),
+    "metadata service v6": ({"ApiUrl": "https://[fd00:ec2::254]"}, "the account token is sent nowhere else"),
+    "hex ip": ({"ApiUrl": "https://0xa9fea9fe"}, "the account token is sent nowhere else"),
+    "other host": ({"ApiUrl": "https://api.postmarkapp.com.evil.example"}, "the account token is sent nowhere else"),
+    "other port": ({"ApiUrl": "https://api.postmarkapp.com:8443"}, "the account token is sent nowhere else"),
+    "port out of range": ({"ApiUrl": "https://api.postmarkapp.com:99999"}, "ApiUrl is not a valid URL"),
+    "userinfo": ({"ApiUrl": "http://apikey:TOKEN@api.postmarkapp.com"}, "ApiUrl must not carry credentials"),
+    "userinfo loopback": ({"ApiUrl": "http://TOKEN@127.0.0.1:8080"}, "ApiUrl must not carry credentials"),
+    "trailing newline": ({"DomainName": "dev.ardamails.com\n"}, "may contain only"),
+    "ipv4 literal": ({"DomainName": "169.254.169.254"}, "is an IP address"),
+    "default return path too long": (
+        {"DomainName": ".".join(["a" * 63] * 3) + "." + "b" * 49 + ".com"},  # 245 characters: valid alone
+        "ReturnPathDomain",
+    ),
+    "secret arn newline": (
+        {"AccountTokenSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf\n"},
+        "must be a Secrets Manager secret ARN",
+    ),
+    "secret in another region": (
+        {"AccountTokenSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf"},
+        "is in region eu-west-1",
+    ),
+    "secret in another account": (
+        {"AccountTokenSecretArn": "arn:aws:secretsmanager:us-east-1:210987654321:secret:x-AbCdEf"},
+        "is in account 210987654321",
+    ),
+    "take over not a boolean": ({"TakeOverExisting": "TOKEN"}, 'TakeOverExisting must be "true" or "false"'),
     "unknown property": ({"AccountToken": "TOKEN"}, "unknown property AccountToken"),
     "unknown account": ({"PostmarkAccount": "Prod"}, "PostmarkAccount must be one of PostmarkNonProd, PostmarkProd"),
     "token as account": ({"PostmarkAccount": "TOKEN"}, "PostmarkAccount must be one of"),

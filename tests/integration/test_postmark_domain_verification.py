@@ -29,6 +29,7 @@ from arda_mail.postmark.models import PostmarkDomain
 from arda_mail.postmark.verification import MAX_ROUNDS, verify_until
 from arda_ops.handlers import REPO_ROOT as REPO
 from arda_ops.handlers import load_function_module
+from postmark_emulator import Fault
 
 LOGICAL_ID = "PostmarkDomainVerification"
 
@@ -164,12 +165,54 @@ def test_update_with_another_domain_gets_another_physical_id(verifier, emulator,
     assert response.physical_id == f"verification-{domain.physical_id}"
 
 
-def test_a_domain_of_another_account_fails_clearly(verifier, emulator, token_secrets, domain):
-    props = verification_props(token_secrets[PROD], emulator.url, domain.physical_id)
+NOT_VISIBLE_VARIANTS = {
+    "513": ({}, "(ErrorCode 513: owned by another account)"),
+    "510": ({"foreign_domain_code": 510}, "(HTTP 422, ErrorCode 510: not found or deleted)"),
+    "510-as-404": (
+        {"foreign_domain_code": 510, "missing_domain_status": 404},
+        "(HTTP 404, ErrorCode 510: not found or deleted)",
+    ),
+}
+
+
+@pytest.mark.parametrize("variant", list(NOT_VISIBLE_VARIANTS))
+def test_a_domain_of_another_account_names_the_secret(verifier, domains, make_emulator, token_secrets, variant):
+    options, cause = NOT_VISIBLE_VARIANTS[variant]
+    emulator = make_emulator(**options)
+    created = domains.create(domain_props(token_secrets[NON_PROD], emulator.url))
+    assert created.status == "SUCCESS", created.reason
+    emulator.clear_requests()
+
+    props = verification_props(token_secrets[PROD], emulator.url, created.physical_id)
     response = _verify(verifier, props)
+
     assert response.status == "FAILED"
-    assert f"PUT /domains/{domain.physical_id}/verifyDkim" in response.reason
-    assert "(ErrorCode 510)" in response.reason
+    assert response.reason == (
+        f"Postmark domain {created.physical_id} is not visible to the token in secret {token_secrets[PROD]} "
+        f"{cause}: does it hold the owning account's token?"
+    )
+    assert emulator.calls() == [f"PUT /domains/{created.physical_id}/verifyDkim"], "not retried"
+
+
+@pytest.mark.parametrize("status", [422, 404])
+def test_a_deleted_domain_names_the_secret(verifier, domains, make_emulator, token_secrets, status):
+    emulator = make_emulator(missing_domain_status=status)
+    created = domains.create(domain_props(token_secrets[NON_PROD], emulator.url))
+    assert domains.delete(created.physical_id, domain_props(token_secrets[NON_PROD], emulator.url)).status == "SUCCESS"
+
+    response = _verify(verifier, verification_props(token_secrets[NON_PROD], emulator.url, created.physical_id))
+
+    assert response.status == "FAILED"
+    assert f"Postmark domain {created.physical_id} is not visible to the token in secret" in response.reason
+    assert f"(HTTP {status}, ErrorCode 510: not found or deleted)" in response.reason
+
+
+def test_a_404_without_a_postmark_body_blames_the_api_url(verifier, emulator, token_secrets, domain):
+    emulator.inject(Fault.bare_404(times=None))
+    response = _verify(verifier, _props(token_secrets, emulator, domain))
+    assert response.status == "FAILED"
+    assert "HTTP 404, no such endpoint" in response.reason
+    assert "check ApiUrl" in response.reason
 
 
 @pytest.mark.parametrize("bits", [1024, 2048])
@@ -193,9 +236,17 @@ SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:Alpha002-dev-Toke
 INVALID = {
     "missing DomainId": ({"DomainId": None}, "DomainId is required"),
     "DomainId not digits": ({"DomainId": "dev.ardamails.com"}, "DomainId must be a Postmark domain ID"),
+    # thousands of digits used to reach int() and answer Python's int-size message
+    "DomainId thousands of digits": ({"DomainId": "9" * 5000}, "DomainId must be a Postmark domain ID"),
+    "DomainId trailing newline": ({"DomainId": "36735\n"}, "DomainId must be a Postmark domain ID"),
+    "secret in another account": (
+        {"AccountTokenSecretArn": "arn:aws:secretsmanager:us-east-1:210987654321:secret:x-AbCdEf"},
+        "is in account 210987654321",
+    ),
+    "metadata service as ApiUrl": ({"ApiUrl": "https://169.254.169.254"}, "the account token is sent nowhere else"),
     "missing secret": ({"AccountTokenSecretArn": None}, "AccountTokenSecretArn is required"),
     "bad secret": ({"AccountTokenSecretArn": "arn:aws:iam::123456789012:role/x"}, "secret ARN"),
-    "plain http": ({"ApiUrl": "http://example.com"}, "plain http only for loopback"),
+    "plain http": ({"ApiUrl": "http://example.com"}, "ApiUrl must be https://api.postmarkapp.com"),
     "wait too long": ({"MaxWaitSeconds": "3600"}, "MaxWaitSeconds must be between 0 and 285"),
     "wait negative": ({"MaxWaitSeconds": "-1"}, "MaxWaitSeconds must be between 0 and 285"),
     "wait not a number": ({"MaxWaitSeconds": "3m"}, "MaxWaitSeconds must be a whole number"),

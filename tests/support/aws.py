@@ -7,6 +7,14 @@ registered for ``before-send.<service>`` runs before moto's generic ``before-sen
 None the request goes on to moto. botocore calls every ``before-send`` handler and keeps the first answer, so a
 request the injector answers is pointed at a host moto does not serve, which keeps moto from executing it
 (unless the fault is meant to hide a committed write: ``commit=True``).
+
+Network faults (:meth:`FaultInjector.fail_network`) raise botocore's own exceptions from the same hook, which is
+where botocore's ``Endpoint._do_get_response`` would meet them coming out of its HTTP session
+(``botocore/endpoint.py``); botocore's standard retry mode then retries them as transient
+(``ConnectionError``/``HTTPClientError`` in ``botocore/retries/standard.py``) and raises the last one, exactly as
+with a real dead connection. A timed-out or closed connection may have delivered the request: with
+``commit=True`` moto executes it before the answer is lost; a refused or timed-out *connect* never reaches the
+server, so it cannot commit.
 """
 
 from __future__ import annotations
@@ -25,6 +33,13 @@ import botocore.endpoint
 import botocore.handlers
 import botocore.session
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import (
+    BotoCoreError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 from botocore.loaders import create_loader
 from moto.core import DEFAULT_ACCOUNT_ID
 
@@ -99,11 +114,33 @@ def response(request: Any, status: int, body: bytes) -> AWSResponse:
 
 @dataclass
 class Fault:
-    """One injected answer: ``status``/``body`` and, with ``commit``, the request still reaches moto first."""
+    """One injected answer: ``status``/``body`` and, with ``commit``, the request still reaches moto first.
+    With ``network``, no answer at all: that botocore exception is raised instead."""
 
     status: int
     body: bytes
     commit: bool = False
+    network: str | None = None
+    passthrough: bool = False
+
+
+#: botocore's exceptions for a connection that failed, keyed by what happened on the wire. The first two happen
+#: before the request is sent; the last two after, so the server may have executed it.
+NETWORK_FAULTS: dict[str, type[BotoCoreError]] = {
+    "endpoint-connection": EndpointConnectionError,
+    "connect-timeout": ConnectTimeoutError,
+    "read-timeout": ReadTimeoutError,
+    "connection-closed": ConnectionClosedError,
+}
+REQUEST_SENT_FAULTS = frozenset({"read-timeout", "connection-closed"})
+
+
+def network_exception(kind: str, request: Any) -> BotoCoreError:
+    """The exception botocore's HTTP session raises for ``kind`` (same keyword arguments as botocore passes)."""
+    cls = NETWORK_FAULTS[kind]
+    if cls is ConnectionClosedError:
+        return cls(endpoint_url=request.url, request=request)
+    return cls(endpoint_url=request.url, error=OSError("injected"))
 
 
 @dataclass
@@ -120,6 +157,21 @@ class FaultInjector:
         for _ in range(times):
             plan.extend(Fault(status, body, commit) for status, body in faults)
 
+    def fail_network(self, operation: str, kind: str, *, commit: bool = False, times: int = 1) -> None:
+        """Let the next ``times`` calls of ``operation`` end in the network fault ``kind`` (see ``NETWORK_FAULTS``);
+        ``commit``: the request reached AWS and was executed before the connection failed."""
+        assert kind in NETWORK_FAULTS, kind
+        assert not commit or kind in REQUEST_SENT_FAULTS, f"{kind} happens before the request is sent"
+        self._plans.setdefault(operation, []).extend(Fault(0, b"", commit, kind) for _ in range(times))
+
+    def drop_plans(self) -> None:
+        """Forget every fault not yet consumed (the trouble is over)."""
+        self._plans.clear()
+
+    def let_through(self, operation: str, times: int = 1) -> None:
+        """Let the next ``times`` calls of ``operation`` reach moto untouched (faults planned after them wait)."""
+        self._plans.setdefault(operation, []).extend(Fault(0, b"", passthrough=True) for _ in range(times))
+
     def __call__(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
         _, service, operation = event_name.split(".", 2)
         key = f"{'route53' if service == 'route-53' else service}.{operation}"
@@ -129,10 +181,14 @@ class FaultInjector:
         if not plan:
             return None
         fault = plan.pop(0)
+        if fault.passthrough:
+            return None
         if fault.commit:
             from moto.core.models import botocore_stubber
 
             botocore_stubber(request=request, event_name=event_name)
+        if fault.network is not None:
+            raise network_exception(fault.network, request)
         answer = response(request, fault.status, fault.body)
         request.url = _NOT_SERVED_BY_MOTO  # botocore builds a new request for every attempt
         return answer

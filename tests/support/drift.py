@@ -8,8 +8,9 @@ Everything runs on loopback and speaks the real protocols:
   the NS delegations;
 - Postmark is the emulator, with the partitions' domains on their Postmark accounts, verified;
 - DNS is two :class:`~arda_ops.dns_server.AuthoritativeDnsServer` instances reading moto's Route 53 live:
-  one for the partition account's zones (the record lookups) and one for the Platform Root's parent zone
-  (the delegation), as with Route 53, where a child zone never shares the parent's name servers.
+  one for the partition account's zones and the DMARC report domain's zone (the record lookups; the report
+  domain lives in a third, Corporate account) and one for the Platform Root's parent zone (the delegation), as
+  with Route 53, where a child zone never shares the parent's name servers.
 """
 
 from __future__ import annotations
@@ -23,19 +24,25 @@ from typing import Any
 import boto3
 import requests
 
-from arda_mail.placement import corporate_mail_placement, partition_placement
+from arda_mail.placement import DMARC_REPORT_DOMAIN, corporate_mail_placement, partition_placement
 from arda_ops.dns_server import AuthoritativeDnsServer, RecordsDnsView, Route53Records
 from arda_ops.drift.mail_checks import CORPORATE_POSTMARK_ACCOUNT
 from arda_ops.drift.probes import Endpoint, EnvTokens
 from arda_ops.drift.report import DriftReport
 from arda_ops.drift.runner import DriftConfig, run_drift
-from arda_ops.route53_records import change_record_sets, mail_zone_records
+from arda_ops.route53_records import change_record_sets, mail_zone_records, report_authorization_records
 
 ROOT_ACCOUNT_ID = "111111111111"
+#: The account holding the DMARC report domain's zone (Corporate's DNS; no partition account holds it).
+CORPORATE_ACCOUNT_ID = "222222222222"
 REGION = "us-east-1"
-#: Probe timeout in the tests: every probe answers in milliseconds on loopback, so 1 s is plenty, and it keeps
-#: the "unreachable" tests short.
-TEST_TIMEOUT_S = 1.0
+#: Probe timeout in the tests. Every probe answers in milliseconds on loopback, so this is only a hang guard:
+#: with moto, the emulator, two DNS servers and the check's threads in one process on a busy 2-core machine, a
+#: thread can wait seconds for the GIL: with 1 s, tests/integration/test_drift.py failed in 5 runs of 5 beside two
+#: CPU-bound processes (1 to 3 tests each run); with 10 s, 5 runs of 5 passed.
+TEST_TIMEOUT_S = 10.0
+#: The report domain's mail exchanger (checkdmarc asks for it: a report address needs one).
+REPORT_DOMAIN_MX = f"10 mx.{DMARC_REPORT_DOMAIN}"
 
 
 @dataclass
@@ -51,12 +58,19 @@ class Services:
 
     def root_client(self, service: str) -> Any:
         """A client in the Platform Root account (moto's ``x-moto-account-id`` header: survives a reset)."""
+        return self.account_client(service, ROOT_ACCOUNT_ID)
+
+    def corporate_client(self, service: str) -> Any:
+        """A client in the account holding the DMARC report domain's zone."""
+        return self.account_client(service, CORPORATE_ACCOUNT_ID)
+
+    def account_client(self, service: str, account_id: str) -> Any:
         client = self.client(service)
 
-        def to_root(request: Any, **_: Any) -> None:
-            request.headers["x-moto-account-id"] = ROOT_ACCOUNT_ID
+        def to_account(request: Any, **_: Any) -> None:
+            request.headers["x-moto-account-id"] = account_id
 
-        client.meta.events.register("before-sign.*.*", to_root)
+        client.meta.events.register("before-sign.*.*", to_account)
         return client
 
     def reset(self) -> None:
@@ -74,6 +88,7 @@ class DriftWorld:
     parent_dns: AuthoritativeDnsServer
     zone_ids: dict[str, str] = field(default_factory=dict)
     parent_zone_id: str = ""
+    report_zone_id: str = ""
     corporate: bool = False
 
     # -- running the check -----------------------------------------------------------------------------------
@@ -151,6 +166,13 @@ class DriftWorld:
                 return
         raise AssertionError(f"no {rtype} record {name}")
 
+    def delete_report_authorization(self, mail_domain: str) -> None:
+        """Remove the report domain's authorization of reports about ``mail_domain``."""
+        ((name, rtype, values),) = report_authorization_records([mail_domain])
+        change_record_sets(
+            self.services.corporate_client("route53"), self.report_zone_id, "DELETE", [(name, rtype, values)], 300
+        )
+
     def set_delegation(self, partition: str, servers: Sequence[str]) -> None:
         mail = partition_placement(partition).mail
         _delegate(self.services.root_client("route53"), self.parent_zone_id, mail.mail_domain, servers)
@@ -163,15 +185,17 @@ class DriftWorld:
         placement = partition_placement(partition)
         cfn = self.services.client("cloudformation")
         cfn.delete_stack(StackName=placement.stack_name)
-        _create_stack(self.services, partition, self.zone_ids[partition], rename or {})
+        domain_id = int(self.postmark_domain(partition)["ID"])
+        _create_stack(self.services, partition, self.zone_ids[partition], domain_id, rename or {})
 
 
 def _secret_arn(services: Services, name: str, value: str) -> str:
     return str(services.client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"])
 
 
-def _create_stack(services: Services, partition: str, zone_id: str, rename: dict[str, str]) -> None:
-    """A stack that publishes the six exports like template.yaml does (values from the world's resources)."""
+def _create_stack(services: Services, partition: str, zone_id: str, domain_id: int, rename: dict[str, str]) -> None:
+    """A stack that publishes the six exports like template.yaml does (values from the world's resources), and
+    its Output ``PostmarkDomainId`` (the Postmark domain ``Custom::PostmarkDomain`` registered)."""
     placement = partition_placement(partition)
     sm = services.client("secretsmanager")
     token_arn = sm.describe_secret(SecretId=placement.account_token_secret_name)["ARN"]
@@ -201,7 +225,8 @@ def _create_stack(services: Services, partition: str, zone_id: str, rename: dict
             },
         },
         "Outputs": {
-            key: {"Value": values[key], "Export": {"Name": rename.get(key, name)}} for key, name in exports.items()
+            **{key: {"Value": values[key], "Export": {"Name": rename.get(key, name)}} for key, name in exports.items()},
+            "PostmarkDomainId": {"Value": str(domain_id)},
         },
     }
     services.client("cloudformation").create_stack(StackName=placement.stack_name, TemplateBody=json.dumps(template))
@@ -225,6 +250,7 @@ def build_world(
     mails = [(name, partition_placement(name).mail) for name in partitions]
     if corporate:
         mails.append(("corporate", corporate_mail_placement()))
+    world.report_zone_id = _report_domain(services, [mail.mail_domain for _, mail in mails])
     for name, mail in mails:
         created = r53.create_hosted_zone(Name=mail.mail_domain, CallerReference=f"zone-{name}")
         zone_id = created["HostedZone"]["Id"].rsplit("/", 1)[-1]
@@ -244,8 +270,17 @@ def build_world(
         placement = partition_placement(name)
         _secret_arn(services, placement.account_token_secret_name, services.tokens[account])
         _secret_arn(services, placement.encryption_key_secret_name, "k" * 64)
-        _create_stack(services, name, zone_id, {})
+        _create_stack(services, name, zone_id, int(domain["ID"]), {})
     return world
+
+
+def _report_domain(services: Services, mail_domains: Sequence[str]) -> str:
+    """The DMARC report domain's zone (Corporate's account): its MX and the authorization of every mail domain."""
+    r53 = services.corporate_client("route53")
+    zone_id = str(r53.create_hosted_zone(Name=DMARC_REPORT_DOMAIN, CallerReference="report")["HostedZone"]["Id"])
+    records = [(DMARC_REPORT_DOMAIN, "MX", [REPORT_DOMAIN_MX]), *report_authorization_records(mail_domains)]
+    change_record_sets(r53, zone_id, "UPSERT", records, 300)
+    return zone_id
 
 
 def _delegate(root_r53: Any, parent_zone_id: str, name: str, servers: Sequence[str]) -> None:
@@ -265,11 +300,12 @@ def loopback_services(
     moto_server.start()
     host, port = moto_server.get_host_and_port()
     moto_url = f"http://{host}:{port}"
-    zone_records = Route53Records(boto3.client("route53", endpoint_url=moto_url, region_name=REGION))
+    partition_r53 = boto3.client("route53", endpoint_url=moto_url, region_name=REGION)
     try:
         # Postmark's verifier reads the same (moto) Route 53 records the DNS server serves
-        with PostmarkEmulator(tokens, dns_view=RecordsDnsView(zone_records)) as emulator:
+        with PostmarkEmulator(tokens, dns_view=RecordsDnsView(Route53Records(partition_r53))) as emulator:
             services = Services(moto_url, emulator, tokens)
+            zone_records = Route53Records(partition_r53, services.corporate_client("route53"))
             parent_records = Route53Records(services.root_client("route53"))
             with AuthoritativeDnsServer(zone_records) as zone_dns, AuthoritativeDnsServer(parent_records) as parent_dns:
                 yield services, zone_dns, parent_dns

@@ -24,6 +24,17 @@ PROD = "PostmarkProd"
 DOMAIN_TYPE = "Custom::PostmarkDomain"
 VERIFICATION_TYPE = "Custom::PostmarkDomainVerification"
 
+#: The documented variants of Postmark's answers the emulator can play (docs/postmark-emulator.md, "Variants"):
+#: a missing domain as 422 or 404 (ErrorCode 510 either way), another account's domain as 513 or as a missing one.
+#: A test runs under all of them with ``@pytest.mark.parametrize("emulator", POSTMARK_VARIANTS, indirect=True)``;
+#: the ``emulator`` fixture then plays that variant (otherwise the default, "documented").
+POSTMARK_VARIANTS: dict[str, dict[str, Any]] = {
+    "documented": {},
+    "missing-as-404": {"missing_domain_status": 404},
+    "foreign-as-510": {"foreign_domain_code": 510},
+    "foreign-as-404-510": {"foreign_domain_code": 510, "missing_domain_status": 404},
+}
+
 #: Small retry settings for tests: no backoff, short timeouts (see arda_mail.postmark.client.RetryPolicy).
 FAST_RETRIES = {
     "ARDA_POSTMARK_MAX_RETRIES": "3",
@@ -47,6 +58,14 @@ def postmark_tokens_fixture() -> dict[str, str]:
     return {NON_PROD: new_token(), PROD: new_token()}
 
 
+def not_visible_status(emulator: PostmarkEmulator, *, foreign: bool) -> int:
+    """The HTTP status the emulator's variant answers for a domain this token does not see: another account's
+    (``foreign``) or one that does not exist."""
+    if foreign and emulator.api.foreign_domain_code == 513:
+        return 422
+    return emulator.api.missing_domain_status
+
+
 @pytest.fixture(name="make_emulator")
 def make_emulator_fixture(postmark_tokens: dict[str, str]) -> Iterator[Callable[..., PostmarkEmulator]]:
     """A factory of started emulators (``make_emulator(dkim_key_bits=2048)``), all stopped afterwards."""
@@ -63,8 +82,12 @@ def make_emulator_fixture(postmark_tokens: dict[str, str]) -> Iterator[Callable[
 
 
 @pytest.fixture(name="emulator")
-def emulator_fixture(make_emulator: Callable[..., PostmarkEmulator]) -> PostmarkEmulator:
-    return make_emulator()
+def emulator_fixture(
+    make_emulator: Callable[..., PostmarkEmulator], request: pytest.FixtureRequest
+) -> PostmarkEmulator:
+    """A started emulator playing the default variant, or the one an indirect parametrization names."""
+    variant = getattr(request, "param", "documented")
+    return make_emulator(**POSTMARK_VARIANTS[variant])
 
 
 @pytest.fixture(name="fast_retries")

@@ -9,8 +9,9 @@ receiver:
   none does, and a second PUT for one invocation is counted);
 * Status is ``SUCCESS`` or ``FAILED``; the PhysicalResourceId is non-empty, and a Delete answers with the ID it
   was sent; StackId, RequestId and LogicalResourceId echo the event;
-* a ``FAILED`` response carries a one-line Reason shorter than 256 characters (not crhelper's ``ERROR:
-  (truncated)`` fallback) containing no registered secret (the Postmark tokens).
+* a ``FAILED`` response carries a one-line Reason of at most ``MAX_REASON_LENGTH`` characters, never cut by the
+  response builder's last resort, containing no registered secret (the Postmark tokens);
+* the body fits CloudFormation's 4,096 bytes.
 
 :class:`SequenceStats` counts what the generated sequences actually exercised, so each test can assert that its
 examples covered every rule and every fault (a property test that silently never reaches a rule proves nothing).
@@ -27,11 +28,9 @@ from typing import Any
 
 from support import secret_scan
 
+from arda_mail.cfn import MAX_RESPONSE_BYTES
+from arda_mail.reasons import MAX_REASON_LENGTH
 from arda_ops.cfn_protocol import CfnResponse, EventFactory, LambdaContext, ResponseReceiver, invoke
-
-#: crhelper's own Reason when it had to cut one longer than 256 characters.
-TRUNCATED_PREFIX = "ERROR: (truncated)"
-MAX_REASON = 256
 
 
 def check_response(event: Mapping[str, Any], response: CfnResponse) -> None:
@@ -49,8 +48,8 @@ def check_response(event: Mapping[str, Any], response: CfnResponse) -> None:
         assert reason, "a FAILED response needs a Reason"
         assert "\n" not in reason, f"the Reason must be one line: {reason!r}"
         assert "\r" not in reason, f"the Reason must be one line: {reason!r}"
-        assert len(reason) < MAX_REASON, f"Reason of {len(reason)} characters: {reason!r}"
-        assert not reason.startswith(TRUNCATED_PREFIX), f"crhelper had to truncate the Reason: {reason!r}"
+        assert len(reason) <= MAX_REASON_LENGTH, f"Reason of {len(reason)} characters: {reason!r}"
+    assert len(response.raw.encode()) <= MAX_RESPONSE_BYTES, "CloudFormation rejects a larger body"
 
 
 @dataclass

@@ -1,15 +1,16 @@
-"""The CloudFormation side of the protocol: a real crhelper handler answers over HTTPS to the receiver."""
+"""The CloudFormation side of the protocol: a real handler answers over HTTPS to the receiver."""
 
 import os
+import re
 
 import pytest
-from crhelper import CfnResource
 
-from arda_ops.cfn_protocol import LambdaContext, invoke
+from arda_mail.cfn import new_resource_helper
+from arda_ops.cfn_protocol import LambdaContext, invoke, url_secrets
 
 
 def _handler(fail: bool = False):
-    helper = CfnResource(sleep_on_delete=0, log_level="INFO")
+    helper = new_resource_helper()
 
     @helper.create
     def create(event, context):
@@ -53,3 +54,21 @@ def test_a_handler_that_never_answers_is_detected(receiver, events):
 def test_context_counts_down():
     ctx = LambdaContext(timeout_ms=1000)
     assert 900 < ctx.get_remaining_time_in_millis() <= 1000
+
+
+def test_response_urls_look_pre_signed_with_fresh_secret_parts(receiver):
+    first, second = receiver.new_response_url(), receiver.new_response_url()
+    signature, credential, token = url_secrets(first)
+    assert re.fullmatch(r"[0-9a-f]{64}", signature)
+    assert credential.startswith("ASIA")
+    assert len(token) > 40
+    assert not set(url_secrets(first)) & set(url_secrets(second))
+
+
+def test_injected_faults_are_attempts_not_responses(receiver, events):
+    event = events.create("Custom::T", "T", {"Name": "x"})
+    receiver.inject(event["ResponseURL"], 503)
+    response = invoke(_handler(), event, receiver)
+    assert response.status == "SUCCESS"
+    assert len(receiver.attempts_for(event["ResponseURL"])) == 2
+    assert len(receiver.responses_for(event["ResponseURL"])) == 1

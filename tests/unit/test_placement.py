@@ -97,3 +97,14 @@ def test_export_values():
         "Alpha001-demo-API-EmailDnsProvisioningRoleArn": "arn:aws:iam::111122223333:role/Alpha001-demo-EmailDnsProvisioningRole",
         "Alpha001-demo-API-EmailEncryptionKeyFallbackRoleArn": "arn:aws:iam::111122223333:role/Alpha001-demo-EmailEncryptionKeyFallbackRole",
     }
+
+
+def test_dmarc_report_authorization_host():
+    """RFC 7489 section 7.1: the report domain names the domain it accepts reports about, below _report._dmarc."""
+    assert placement.DMARC_REPORT_DOMAIN == "arda.cards"
+    assert placement.DMARC_VALUE.endswith("rua=mailto:dmarc-reports@arda.cards")
+    assert (
+        placement.dmarc_report_authorization_host("dev.ardamails.com") == "dev.ardamails.com._report._dmarc.arda.cards"
+    )
+    assert placement.dmarc_report_authorization_host("*") == "*._report._dmarc.arda.cards"
+    assert placement.DMARC_REPORT_AUTHORIZATION_VALUE == "v=DMARC1"

@@ -22,12 +22,14 @@ from support.postmark import (  # noqa: F401 - the *_fixture imports register th
 
 from arda_mail.deadline import Deadline
 from arda_mail.postmark.client import PostmarkClient, RetryPolicy
-from arda_mail.postmark.domain_service import DomainResult, ensure_domain, parse_physical_id
+from arda_mail.postmark.domain_service import DomainResult, parse_physical_id
 from arda_mail.postmark.errors import (
     PostmarkAlreadyExists,
     PostmarkAuthError,
+    PostmarkDomainNotVisible,
     PostmarkError,
     PostmarkNotFound,
+    PostmarkNotOwned,
     PostmarkResponseError,
     PostmarkUnavailable,
     PostmarkValidationError,
@@ -36,6 +38,7 @@ from arda_mail.postmark.errors import (
     reason_for,
 )
 from arda_mail.postmark.models import DomainSummary, PostmarkDomain
+from arda_mail.reasons import MAX_REASON_LENGTH
 from arda_mail.secrets import AccountTokenError, get_account_token
 from postmark_emulator import Fault
 
@@ -142,6 +145,82 @@ def test_error_classes_follow_the_error_code(client):
     assert str(missing.value).startswith("Postmark GET /domains/999: ")
 
 
+DOMAIN_CALLS = {
+    "get": lambda c, i: c.get_domain(i),
+    "edit": lambda c, i: c.edit_domain(i, ""),
+    "delete": lambda c, i: c.delete_domain(i),
+    "verifyDkim": lambda c, i: c.verify_dkim(i),
+    "verifyReturnPath": lambda c, i: c.verify_return_path(i),
+    "rotatedkim": lambda c, i: c.rotate_dkim(i),
+}
+
+
+@pytest.mark.parametrize("status", [422, 404])
+@pytest.mark.parametrize("call", sorted(DOMAIN_CALLS))
+def test_a_missing_domain_is_not_found_under_422_and_404(make_emulator, status, call):
+    emulator = make_emulator(missing_domain_status=status)
+    token = emulator.token_for(NON_PROD)
+    with PostmarkClient(token, emulator.url, policy=FAST) as client, pytest.raises(PostmarkNotFound) as err:
+        DOMAIN_CALLS[call](client, 999)
+    assert (err.value.error_code, err.value.http_status, err.value.domain_id) == (510, status, 999)
+    assert isinstance(err.value, PostmarkDomainNotVisible)
+    assert len(emulator.requests) == 1, "not retried"
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, (PostmarkNotOwned, 513, 422)),
+        ({"foreign_domain_code": 510}, (PostmarkNotFound, 510, 422)),
+        ({"foreign_domain_code": 510, "missing_domain_status": 404}, (PostmarkNotFound, 510, 404)),
+    ],
+    ids=["513", "510", "510-as-404"],
+)
+@pytest.mark.parametrize("call", sorted(DOMAIN_CALLS))
+def test_another_accounts_domain_is_not_visible(make_emulator, options, expected, call):
+    emulator = make_emulator(**options)
+    theirs = emulator.add_domain(PROD, "dev.example.com")["ID"]
+    error_class, code, status = expected
+    token = emulator.token_for(NON_PROD)
+    with PostmarkClient(token, emulator.url, policy=FAST) as client, pytest.raises(PostmarkDomainNotVisible) as err:
+        DOMAIN_CALLS[call](client, theirs)
+    assert type(err.value) is error_class
+    assert (err.value.error_code, err.value.http_status) == (code, status)
+    assert emulator.domain(theirs) is not None
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (Fault(status=404, body={"ErrorCode": 510, "Message": "Domain not found."}), PostmarkNotFound),
+        (Fault(status=404, body={"ErrorCode": 513, "Message": "You do not own this Domain."}), PostmarkNotOwned),
+        (Fault(status=404, body={"ErrorCode": "510", "Message": "numeric string"}), PostmarkNotFound),
+        (Fault(status=404, body={"ErrorCode": 0, "Message": "Entity doesn't exist"}), PostmarkNotFound),
+        (Fault(status=422, body={"ErrorCode": 513, "Message": "You do not own this Domain."}), PostmarkNotOwned),
+        (Fault(status=409, body={"ErrorCode": 512, "Message": "exists"}), PostmarkAlreadyExists),
+    ],
+    ids=["404-510", "404-513", "404-510-string", "404-other-code", "422-513", "409-512"],
+)
+def test_the_error_code_decides_whatever_the_status(client, emulator, fault, expected):
+    emulator.inject(fault)
+    with pytest.raises(PostmarkError) as err:
+        client.get_domain(7)
+    assert type(err.value) is expected
+    assert err.value.http_status == fault.status
+    assert err.value.domain_id == 7
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault.bare_404(), Fault(status=404, raw="<html>Not Found</html>"), Fault(status=404, body={"error": "nope"})],
+    ids=["empty", "html", "json-without-error-code"],
+)
+def test_a_404_without_a_postmark_body_points_at_the_api_url(client, emulator, fault):
+    emulator.inject(fault)
+    with pytest.raises(PostmarkResponseError, match="check ApiUrl"):
+        client.get_domain(7)
+
+
 @pytest.mark.parametrize("status", [401, 422])
 def test_a_bad_token_is_an_auth_error_and_never_retried(make_emulator, status):
     emulator = make_emulator(auth_failure_status=status)
@@ -192,6 +271,31 @@ def test_retry_after_is_honoured(client, emulator):
     assert len(emulator.requests) == 2
 
 
+def test_a_fractional_retry_after_is_honoured_rounded_up(client, emulator):
+    emulator.inject(Fault.rate_limited(retry_after=1.5))
+    started = time.monotonic()
+    assert client.list_domains() == []
+    assert time.monotonic() - started >= 1.95
+    assert [r["status"] for r in emulator.requests] == [429, 200]
+
+
+@pytest.mark.parametrize("value", ["soon", "-3", "nan", "inf", "1,5", ""])
+def test_an_unusable_retry_after_falls_back_to_the_backoff(client, emulator, value):
+    emulator.inject(Fault.rate_limited(retry_after=value, times=2))
+    started = time.monotonic()
+    assert client.list_domains() == []
+    assert time.monotonic() - started < 5, "FAST's backoff is at most 0.1 s"
+    assert [r["status"] for r in emulator.requests] == [429, 429, 200]
+
+
+def test_a_fractional_retry_after_longer_than_the_time_left_fails_at_once(emulator):
+    emulator.inject(Fault.rate_limited(retry_after=29.2, times=None))
+    client = PostmarkClient(emulator.token_for(NON_PROD), emulator.url, Deadline.after(5), policy=FAST)
+    with client, pytest.raises(PostmarkUnavailable, match="asked to retry after 30 s") as err:
+        client.list_domains()
+    assert err.value.http_status == 429
+
+
 def test_persistent_5xx_raises_unavailable_after_the_retries(client, emulator):
     emulator.inject(Fault.unavailable(times=None))
     with pytest.raises(PostmarkUnavailable) as err:
@@ -223,12 +327,20 @@ def test_backoff_is_cut_short_by_the_deadline(emulator):
     assert time.monotonic() - started < 1.6
 
 
-def test_post_domains_is_retried_and_a_committed_create_answers_512(client, emulator):
-    emulator.inject(Fault.commit_then_error(drop=True, method="POST"))
-    with pytest.raises(PostmarkAlreadyExists):
+@pytest.mark.parametrize("drop", [True, False], ids=["dropped", "500"])
+def test_post_domains_is_not_retried_once_it_may_have_committed(client, emulator, drop):
+    """A lost answer or a 5xx leaves the outcome unknown: the domain service settles it, the client must not retry."""
+    emulator.inject(Fault.commit_then_error(drop=drop, method="POST"))
+    with pytest.raises(PostmarkUnavailable):
         client.create_domain("dev.example.com", "")
-    assert [r["status"] for r in emulator.requests] == ["dropped", 422]
+    assert [r["status"] for r in emulator.requests] == ["dropped" if drop else 500]
     assert len(emulator.domains(NON_PROD)) == 1
+
+
+def test_post_domains_is_retried_after_a_429(client, emulator):
+    emulator.inject(Fault.rate_limited(retry_after=0, method="POST"))
+    assert client.create_domain("dev.example.com", "").name == "dev.example.com"
+    assert [r["status"] for r in emulator.requests] == [429, 200]
 
 
 def test_rotate_dkim_is_not_retried(client, emulator):
@@ -341,8 +453,30 @@ def test_reasons_are_one_short_line_naming_the_secret_for_auth_failures():
     assert reason_for(auth, secret_arn=ARN).startswith(f"Postmark rejected the account token stored in secret {ARN}")
     long = PostmarkError("x\n" * 400)
     reason = reason_for(long, secret_arn=ARN)
-    assert len(reason) <= 250
+    assert len(reason) <= MAX_REASON_LENGTH
     assert "\n" not in reason
+
+
+@pytest.mark.parametrize(
+    ("exc", "cause"),
+    [
+        (PostmarkNotOwned("x", error_code=513, http_status=422, domain_id=36735), "(ErrorCode 513: owned by another"),
+        (
+            PostmarkNotFound("x", error_code=510, http_status=404, domain_id=36735),
+            "(HTTP 404, ErrorCode 510: not found",
+        ),
+        (
+            PostmarkNotFound("x", error_code=510, http_status=422, domain_id=36735),
+            "(HTTP 422, ErrorCode 510: not found",
+        ),
+    ],
+)
+def test_a_domain_not_visible_names_the_secret_as_the_likely_cause(exc, cause):
+    reason = reason_for(exc, secret_arn=ARN)
+    assert reason.startswith(f"Postmark domain 36735 is not visible to the token in secret {ARN} (")
+    assert cause in reason
+    assert reason.endswith("does it hold the owning account's token?"), "not cut"
+    assert len(reason) <= MAX_REASON_LENGTH
 
 
 def test_explained_failures_chain_the_original():
@@ -361,12 +495,6 @@ def test_explained_failures_chain_the_original():
 )
 def test_parse_physical_id(physical_id, expected):
     assert parse_physical_id(physical_id) == expected
-
-
-def test_a_512_for_a_domain_that_is_not_listed_is_reported(client, emulator):
-    emulator.inject(Fault(status=422, body={"ErrorCode": 512, "Message": "exists"}, method="POST"))
-    with pytest.raises(PostmarkError, match="does not list it"):
-        ensure_domain(client, "dev.example.com", "")
 
 
 def test_attributes_need_a_dkim_key():

@@ -1,12 +1,15 @@
 """Fidelity of the Postmark emulator, over raw HTTP: authentication, header strictness, routing, paging, the
-validation codes, the DKIM state machine and rotation, Return-Path verification, faults, the control API,
-and the subprocess mode. (research/postmark.md, "Emulator spec".)"""
+validation codes, the documented variants, the DKIM state machine and rotation, Return-Path verification, faults,
+the control API, and the subprocess mode. docs/postmark-emulator.md lists each rule and its source."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -23,6 +26,7 @@ from support.postmark import (  # noqa: F401 - the *_fixture imports register th
 
 from arda_mail.txt_records import route53_txt_value
 from postmark_emulator import Fault, PostmarkEmulator, StaticDnsView
+from postmark_emulator.dns import parse_quoted_txt
 from postmark_emulator.process import EmulatorProcess
 
 DETAIL_KEYS = {
@@ -101,6 +105,34 @@ def test_the_token_header_name_is_case_insensitive(api):
     assert api("GET", "/domains?count=1&offset=0", headers={"x-postmark-account-token": token}).status_code == 200
 
 
+@pytest.mark.parametrize("case", [str.upper, str.lower, str.swapcase])
+def test_the_token_value_is_case_insensitive_by_default(api, case):
+    token = api.headers["X-Postmark-Account-Token"]
+    response = api("GET", "/domains?count=1&offset=0", headers={"X-Postmark-Account-Token": case(token)})
+    assert response.status_code == 200
+    assert api.emulator.requests[-1]["account"] == NON_PROD
+
+
+def test_the_token_value_can_be_compared_exactly(make_emulator):
+    emulator = make_emulator(token_case_insensitive=False)
+    api = Api(emulator)
+    assert api("GET", "/domains?count=1&offset=0").status_code == 200
+    upper = {"X-Postmark-Account-Token": emulator.token_for(NON_PROD).upper()}
+    assert _error(api("GET", "/domains?count=1&offset=0", headers=upper), 401) == 10
+
+
+def test_tokens_differing_only_in_case_are_one_token(emulator):
+    with pytest.raises(ValueError, match="share a token"):
+        emulator.add_account("Third", emulator.token_for(NON_PROD).upper())
+
+
+def test_an_upper_cased_token_is_redacted_from_the_log_too(emulator, api):
+    token = emulator.token_for(NON_PROD)
+    api("POST", "/domains", {"Name": "dev.example.com", "Note": token.upper()}, headers={"Accept": JSON})
+    assert token.upper() not in json.dumps(emulator.requests)
+    assert token.lower() not in json.dumps(emulator.requests)
+
+
 def test_auth_failures_can_answer_422(make_emulator):
     emulator = make_emulator(auth_failure_status=422)
     response = Api(emulator)("GET", "/domains?count=1&offset=0", headers={"X-Postmark-Account-Token": "x"})
@@ -111,10 +143,53 @@ def test_each_account_sees_only_its_domains(emulator, api):
     mine = api.create("dev.example.com")
     other = Api(emulator, PROD)
     assert other("GET", "/domains?count=10&offset=0").json() == {"TotalCount": 0, "Domains": []}
-    assert _error(other("GET", f"/domains/{mine['ID']}")) == 510
-    assert _error(other("DELETE", f"/domains/{mine['ID']}")) == 510
+    # By default another account's domain is the error table's 513 "You do not own this Domain".
+    assert _error(other("GET", f"/domains/{mine['ID']}")) == 513
+    assert _error(other("DELETE", f"/domains/{mine['ID']}")) == 513
+    assert emulator.domain(mine["ID"]) is not None, "a refused delete leaves the domain in place"
     # The same name may live on two accounts (unless exclusive_names)
     assert other("POST", "/domains", {"Name": "dev.example.com"}).status_code == 200
+
+
+FOREIGN_PATHS = (
+    ("GET", ""),
+    ("PUT", ""),
+    ("DELETE", ""),
+    ("PUT", "/verifyDkim"),
+    ("PUT", "/verifyReturnPath"),
+    ("POST", "/verifyspf"),
+    ("POST", "/rotatedkim"),
+)
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, (422, 513)),
+        ({"foreign_domain_code": 513, "missing_domain_status": 404}, (422, 513)),
+        ({"foreign_domain_code": 510}, (422, 510)),
+        ({"foreign_domain_code": 510, "missing_domain_status": 404}, (404, 510)),
+    ],
+    ids=["default", "513-with-404-missing", "510", "510-as-404"],
+)
+def test_another_accounts_domain_variants(make_emulator, options, expected):
+    emulator = make_emulator(**options)
+    mine = Api(emulator).create("dev.example.com")
+    other = Api(emulator, PROD)
+    status, code = expected
+    for method, suffix in FOREIGN_PATHS:
+        body = {"ReturnPathDomain": "pm.dev.example.com"} if method == "PUT" and not suffix else None
+        assert _error(other(method, f"/domains/{mine['ID']}{suffix}", body), status) == code, (method, suffix)
+    assert emulator.domain(mine["ID"])["ReturnPathDomain"] == "", "nothing changed on the owner's domain"
+
+
+@pytest.mark.parametrize("bad", [{"missing_domain_status": 410}, {"foreign_domain_code": 404}])
+def test_variants_outside_the_documented_ones_are_refused(make_emulator, emulator, bad):
+    with pytest.raises(ValueError, match="must be one of"):
+        PostmarkEmulator({"A": new_token()}, **bad)
+    response = requests.put(f"{emulator.url}/__emulator/settings", json=bad, timeout=5)
+    assert response.status_code == 400
+    assert "must be one of" in response.json()["error"]
 
 
 def test_exclusive_names_answer_513(make_emulator):
@@ -300,7 +375,9 @@ def test_selectors_follow_the_injectable_clock_and_never_repeat(make_emulator):
 
 
 # -- get / edit / delete ----------------------------------------------------------------------------------------------
-def test_unknown_ids_are_510(api):
+@pytest.mark.parametrize("status", [422, 404])
+def test_unknown_ids_are_510(make_emulator, status):
+    api = Api(make_emulator(missing_domain_status=status))
     for method, path in (
         ("GET", "/domains/999"),
         ("PUT", "/domains/999"),
@@ -309,7 +386,9 @@ def test_unknown_ids_are_510(api):
         ("PUT", "/domains/999/verifyReturnPath"),
         ("POST", "/domains/999/rotatedkim"),
     ):
-        assert _error(api(method, path, {"ReturnPathDomain": "x"} if method == "PUT" else None)) == 510
+        response = api(method, path, {"ReturnPathDomain": "x"} if method == "PUT" else None)
+        assert _error(response, status) == 510, (method, path)
+        assert response.headers["Content-Type"].startswith(JSON), "a 404 for a missing domain has a Postmark body"
 
 
 def test_edit_sets_the_return_path_and_resets_its_verification(emulator, api):
@@ -421,6 +500,12 @@ def test_verify_spf_is_always_true(api):
 
 
 # -- faults ------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("value", [1.5, "soon"])
+def test_a_429_can_carry_a_malformed_retry_after(emulator, api, value):
+    emulator.inject(Fault.rate_limited(retry_after=value, method="GET"))
+    assert api("GET", "/domains?count=1&offset=0").headers["Retry-After"] == str(value)
+
+
 def test_a_one_shot_429_carries_retry_after(emulator, api):
     emulator.inject(Fault.rate_limited(retry_after=7, method="GET"))
     first = api("GET", "/domains?count=1&offset=0")
@@ -503,6 +588,10 @@ def test_the_control_api_over_http(emulator, api):
     assert api.create("stage.example.com")["DKIMPendingHost"].startswith("20270506070809pm.")
     requests.put(f"{base}/settings", json={"verify_lag_calls": 4}, timeout=5)
     assert emulator.settings()["verify_lag_calls"] == 4
+    variants = {"missing_domain_status": 404, "foreign_domain_code": 510, "token_case_insensitive": False}
+    assert requests.put(f"{base}/settings", json=variants, timeout=5).json().items() >= variants.items()
+    assert _error(api("GET", "/domains/999"), 404) == 510
+    requests.put(f"{base}/settings", json={"missing_domain_status": 422, "token_case_insensitive": True}, timeout=5)
     requests.post(f"{base}/accounts", json={"name": "Third", "token": new_token()}, timeout=5)
     state = requests.get(f"{base}/state", timeout=5).json()
     assert state["accounts"] == [NON_PROD, PROD, "Third"]
@@ -510,7 +599,7 @@ def test_the_control_api_over_http(emulator, api):
     assert state["dns"]["pm.dev.example.com"] == {"CNAME": "pm.mtasv.net"}
     assert all(emulator.token_for(a) not in json.dumps(state) for a in state["accounts"])
     log = requests.get(f"{base}/requests", timeout=5).json()
-    assert [r["status"] for r in log] == [503, 200]
+    assert [r["status"] for r in log] == [503, 200, 404]
     requests.delete(f"{base}/dns/pm.dev.example.com", timeout=5)
     assert emulator.dns.cname("pm.dev.example.com") is None
     assert requests.post(f"{base}/reset", timeout=5).json() == {"reset": True}
@@ -552,6 +641,49 @@ def test_static_dns_view_snapshot():
     }
 
 
+def test_the_emulator_imports_nothing_of_the_code_it_stands_in_for():
+    """A test double that borrowed the client's constants would agree with the client's mistakes."""
+    ops_dir = os.path.join(os.path.dirname(__file__), "..", "..", "ops")
+    probe = (
+        "import sys, postmark_emulator, postmark_emulator.process, postmark_emulator.__main__; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'arda_mail', 'arda_ops'}))"
+    )
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.path.abspath(ops_dir)}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["v=DKIM1; k=rsa; p=" + "A" * 400, 'quote " and backslash \\ and ; semicolons', "", "ünïcode"],
+)
+def test_the_emulators_txt_reading_agrees_with_the_route53_format(text):
+    strings = parse_quoted_txt(route53_txt_value(text))
+    assert "".join(strings) == text
+    assert all(len(s.encode("utf-8")) <= 255 for s in strings)
+
+
+def test_the_emulators_txt_reading_refuses_unquoted_text():
+    with pytest.raises(ValueError, match="double-quoted"):
+        parse_quoted_txt('abc "def"')
+    with pytest.raises(ValueError, match="unterminated"):
+        parse_quoted_txt('"unterminated')
+
+
+def test_the_subprocess_mode_selects_variants():
+    token = new_token()
+    args = ["--missing-domain-status", "404", "--foreign-domain-code", "510", "--case-sensitive-token"]
+    with EmulatorProcess({"Solo": token}, extra_args=args) as process:
+        settings = process.control("GET", "settings")
+        assert (settings["missing_domain_status"], settings["foreign_domain_code"]) == (404, 510)
+        assert settings["token_case_insensitive"] is False
+        headers = {"Accept": JSON, "X-Postmark-Account-Token": token}
+        assert requests.get(f"{process.url}/domains/1", headers=headers, timeout=5).status_code == 404
+
+
 def test_the_subprocess_mode():
     token = new_token()
     with EmulatorProcess({"Solo": token}) as process:
@@ -566,3 +698,127 @@ def test_the_subprocess_mode():
         assert state["accounts"] == ["Solo"]
         assert [d["Name"] for d in state["domains"]] == ["dev.example.com"]
         assert token not in json.dumps(process.control("GET", "requests"))
+
+
+# -- the router: every route, every verb (docs/postmark-emulator.md "Routing") --------------------------------------------
+_VERBS = ("GET", "POST", "PUT", "DELETE", "PATCH")
+_API_ROUTES = {
+    "/domains": {"GET", "POST"},
+    "/domains/{id}": {"GET", "PUT", "DELETE"},
+    "/domains/{id}/verifyDkim": {"PUT"},
+    "/domains/{id}/verifyReturnPath": {"PUT"},
+    "/domains/{id}/verifyspf": {"POST"},
+    "/domains/{id}/rotatedkim": {"POST"},
+}
+
+
+@pytest.mark.parametrize("template", list(_API_ROUTES))
+def test_each_route_answers_its_verbs_and_405_with_allow_to_the_others(api, template):
+    path = template.format(id=api.create("dev.example.com")["ID"])
+    allowed = _API_ROUTES[template]
+    for verb in sorted(set(_VERBS) - allowed):
+        response = api(verb, path)
+        assert (response.status_code, response.content) == (405, b""), (verb, path)
+        assert response.headers["Allow"] == ", ".join(sorted(allowed)), (verb, path)
+    for verb in sorted(allowed - {"DELETE"}):  # DELETE last: it removes the domain the other calls use
+        response = api(verb, path, {} if verb in {"POST", "PUT"} else None)
+        assert response.status_code not in {404, 405}, (verb, path, response.text)
+        assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    if "DELETE" in allowed:
+        assert api("DELETE", path).status_code == 200
+
+
+@pytest.mark.parametrize("template", [t for t in _API_ROUTES if "{id}" in t])
+@pytest.mark.parametrize("bad_id", ["abc", "1.5", "-1", "0x10", "1e3", "", "%20"])
+def test_each_id_route_is_a_bare_404_without_a_numeric_id(api, template, bad_id):
+    for verb in _VERBS:
+        response = api(verb, template.format(id=bad_id))
+        if bad_id == "" and template == "/domains/{id}":  # "/domains/" is "/domains" (one trailing slash)
+            continue
+        assert (response.status_code, response.content) == (404, b""), (verb, template, bad_id)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/domains//", "/domains//1", "/domains/1/verifyDkim/x", "/domains/1/verifydkim//", "/DOMAINSX"],
+)
+def test_odd_paths_are_bare_404s_for_every_verb(api, path):
+    for verb in _VERBS:
+        response = api(verb, path)
+        assert (response.status_code, response.content) == (404, b""), (verb, path)
+
+
+def test_leading_zeros_name_the_same_id(api):
+    domain = api.create("dev.example.com")
+    assert api("GET", f"/domains/000{domain['ID']}").json()["ID"] == domain["ID"]
+
+
+def test_unrouted_requests_are_logged_and_can_be_hit_by_faults(emulator, api):
+    emulator.inject(Fault(status=503, body={"ErrorCode": 100, "Message": "Maintenance"}, path="^/nope$"))
+    assert api("GET", "/nope").status_code == 503
+    assert api("GET", "/nope").status_code == 404
+    assert api("DELETE", "/domains").status_code == 405
+    assert [(r["method"], r["path"], r["status"]) for r in emulator.requests] == [
+        ("GET", "/nope", 503),
+        ("GET", "/nope", 404),
+        ("DELETE", "/domains", 405),
+    ]
+
+
+def test_routing_comes_before_authentication(emulator):
+    """An unknown path is 404 and a wrong verb 405 even without a token (Postmark's 401 is for known endpoints)."""
+    assert requests.get(f"{emulator.url}/nope", timeout=5).status_code == 404
+    assert requests.delete(f"{emulator.url}/domains", timeout=5).status_code == 405
+    assert requests.get(f"{emulator.url}/domains?count=1&offset=0", timeout=5).status_code == 401
+
+
+def test_head_is_not_served(api):
+    assert api("HEAD", "/domains").status_code == 501
+
+
+_CONTROL_ROUTES = {
+    "state": {"GET"},
+    "reset": {"POST"},
+    "requests": {"GET", "DELETE"},
+    "faults": {"GET", "POST", "DELETE"},
+    "dns": {"GET"},
+    "dns/x.example.com": {"GET", "PUT", "DELETE"},
+    "clock": {"GET", "PUT"},
+    "settings": {"GET", "PUT"},
+    "accounts": {"POST"},
+    "domains": {"POST"},
+    "domains/{id}/revoke-safe": {"POST"},
+}
+
+
+@pytest.mark.parametrize("template", list(_CONTROL_ROUTES))
+def test_each_control_route_answers_only_its_verbs(emulator, template):
+    """A control path with another verb is the control API's JSON 404, never an API 404/405 (and nothing is logged)."""
+    domain = emulator.add_domain(NON_PROD, "dev.example.com")
+    url = f"{emulator.url}/__emulator/{template.format(id=domain['ID'])}"
+    for verb in sorted(set(_VERBS) - _CONTROL_ROUTES[template]):
+        response = requests.request(verb, url, timeout=5)
+        assert response.status_code == 404, (verb, url)
+        assert response.json() == {"error": f"unknown control endpoint {verb} {url.removeprefix(emulator.url)}"}
+    assert emulator.requests == []
+
+
+def test_control_paths_ignore_case_and_extra_slashes(emulator):
+    assert requests.get(f"{emulator.url}/__EMULATOR//Settings/", timeout=5).json() == emulator.settings()
+    emulator.clock.set(datetime(2027, 5, 6, 7, 8, 9, tzinfo=UTC))
+    assert requests.get(f"{emulator.url}/__emulator/Clock/", timeout=5).json() == {"now": "2027-05-06T07:08:09+00:00"}
+    response = requests.put(
+        f"{emulator.url}/__emulator/DNS/Pm.Dev.Example.com.", json={"CNAME": "pm.mtasv.net"}, timeout=5
+    )
+    assert response.json() == {"CNAME": "pm.mtasv.net"}
+    assert requests.get(f"{emulator.url}/__emulator/dns/pm.dev.example.com", timeout=5).json() == {
+        "CNAME": "pm.mtasv.net"
+    }
+    for path in ("", "/", "/nothing", "/dns/a/b", "/domains/abc/revoke-safe"):
+        response = requests.get(f"{emulator.url}/__emulator{path}", timeout=5)
+        assert response.status_code == 404, path
+        assert response.json()["error"].startswith("unknown control endpoint GET /__emulator/"), path
+    assert requests.post(f"{emulator.url}/__emulator/domains/999/revoke-safe", timeout=5).status_code == 404
+    assert requests.put(f"{emulator.url}/__emulator/settings", data=b"{", timeout=5).json() == {
+        "error": "body is not JSON"
+    }

@@ -15,11 +15,13 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
-from support.aws import record_retry_sleeps, response, route53_error, sts_error
+from support.aws import NETWORK_FAULTS, network_exception, record_retry_sleeps, response, route53_error, sts_error
 
 from arda_mail import deadline as deadline_module
 from arda_mail.aws_sessions import (
+    CONNECT_TIMEOUT_S,
     MAX_ATTEMPTS,
+    READ_TIMEOUT_S,
     AssumeRoleError,
     AwsClients,
     AwsCredentials,
@@ -33,10 +35,12 @@ from arda_mail.aws_sessions import (
 from arda_mail.deadline import Deadline
 from arda_mail.placement import MAIL_ROOT_DOMAIN, partition_placement
 from arda_mail.properties import InvalidPropertiesError
+from arda_mail.reasons import MAX_REASON_LENGTH
 from arda_mail.route53_delegation import (
     CHANGE_REJECTED_CODES,
     POLL_ALLOWANCE_S,
     AmbiguousParentZoneError,
+    ChangeOutcomeUnknownError,
     ChangeResult,
     DelegationAccessDeniedError,
     DelegationError,
@@ -104,7 +108,7 @@ def test_every_problem_is_reported_at_once():
     ):
         assert expected in message
     assert message.endswith("(+1 more)")
-    assert len(message) <= 240
+    assert len(message) <= MAX_REASON_LENGTH
 
 
 def test_too_many_name_servers():
@@ -152,6 +156,10 @@ def test_ns_record_matches_as_a_set_ignoring_case_and_dots():
     assert record.matches(NS, 300)
     assert not record.matches(NS, 301)
     assert not record.matches(NS[:1], 300)
+    # Ownership ignores the TTL, never the name servers.
+    assert record.has_name_servers(tuple(reversed(NS)))
+    assert not record.has_name_servers(NS[:1])
+    assert not record.has_name_servers((*NS, "ns-3.awsdns-03.com"))
     assert record.describe() == "TTL 300, ns-1.awsdns-01.org, ns-2.awsdns-02.co.uk"
 
 
@@ -185,8 +193,8 @@ def test_role_session_name_stays_within_64_characters_and_keeps_the_stack_prefix
 def test_client_config_uses_botocore_standard_retries():
     config = client_config(Deadline.after(60))
     assert config.retries == {"mode": "standard", "total_max_attempts": MAX_ATTEMPTS}
-    assert config.connect_timeout == 5.0
-    assert config.read_timeout == 15.0
+    assert config.connect_timeout == CONNECT_TIMEOUT_S
+    assert config.read_timeout == READ_TIMEOUT_S
     assert client_config(Deadline.after(0)).read_timeout == 1.0
 
 
@@ -266,7 +274,7 @@ def test_delete_uses_the_exact_current_values(r53):
     stubber.add_response("list_resource_record_sets", _rrsets(values=current), _list_params())
     stubber.add_response("change_resource_record_sets", _change_info(), _delete_params(values=current))
 
-    result = _delegation(client).delete_if_owned(TARGET, NS, 172800)
+    result = _delegation(client).delete_if_owned(TARGET, NS)
 
     assert result.outcome is DeleteOutcome.DELETED
 
@@ -283,7 +291,7 @@ def test_delete_rejected_because_the_record_vanished_is_success(r53, code):
     )
     stubber.add_response("list_resource_record_sets", {"ResourceRecordSets": [], "IsTruncated": False, "MaxItems": "1"})
 
-    assert _delegation(client).delete_if_owned(TARGET, NS, 172800).outcome is DeleteOutcome.ABSENT
+    assert _delegation(client).delete_if_owned(TARGET, NS).outcome is DeleteOutcome.ABSENT
 
 
 def test_delete_rejected_because_another_owner_changed_it_leaves_it(r53):
@@ -296,7 +304,7 @@ def test_delete_rejected_because_another_owner_changed_it_leaves_it(r53):
     )
     stubber.add_response("list_resource_record_sets", _rrsets(values=["ns-9.example.net."]))
 
-    result = _delegation(client).delete_if_owned(TARGET, NS, 172800)
+    result = _delegation(client).delete_if_owned(TARGET, NS)
 
     assert result.outcome is DeleteOutcome.FOREIGN
     assert result.found is not None
@@ -310,8 +318,10 @@ def test_delete_rejected_twice_although_matching_fails(r53):
         stubber.add_client_error("change_resource_record_sets", service_error_code="InvalidChangeBatch")
     stubber.add_response("list_resource_record_sets", _rrsets())  # the last read still decides
 
-    with pytest.raises(DelegationError, match="rejected 2 times although the record matches"):
-        _delegation(client).delete_if_owned(TARGET, NS, 172800)
+    with pytest.raises(
+        DelegationError, match="did not take effect in 2 attempts although the record is this resource's"
+    ):
+        _delegation(client).delete_if_owned(TARGET, NS)
 
 
 def test_delete_rejected_twice_then_gone_is_success(r53):
@@ -321,28 +331,46 @@ def test_delete_rejected_twice_then_gone_is_success(r53):
         stubber.add_client_error("change_resource_record_sets", service_error_code="InvalidChangeBatch")
     stubber.add_response("list_resource_record_sets", {"ResourceRecordSets": [], "IsTruncated": False, "MaxItems": "1"})
 
-    assert _delegation(client).delete_if_owned(TARGET, NS, 172800).outcome is DeleteOutcome.ABSENT
+    assert _delegation(client).delete_if_owned(TARGET, NS).outcome is DeleteOutcome.ABSENT
 
 
 def test_delete_leaves_a_foreign_record_without_a_write(r53):
     client, stubber = r53
-    stubber.add_response("list_resource_record_sets", _rrsets(ttl=60), _list_params())
+    # One name server differs: someone else's delegation now, whatever the TTL.
+    stubber.add_response("list_resource_record_sets", _rrsets(values=[NS_VALUES[0], "ns-9.example.net."]))
 
-    assert _delegation(client).delete_if_owned(TARGET, NS, 172800).outcome is DeleteOutcome.FOREIGN
+    result = _delegation(client).delete_if_owned(TARGET, NS)
+
+    assert result.outcome is DeleteOutcome.FOREIGN
+    assert result.found is not None
+    assert result.found.ttl == 172800
+
+
+def test_delete_of_its_own_record_with_an_edited_ttl_sends_the_current_ttl(r53):
+    """Ownership is the name-server set; Route 53 deletes only an exact match, so the DELETE carries TTL 60."""
+    client, stubber = r53
+    stubber.add_response("list_resource_record_sets", _rrsets(ttl=60), _list_params())
+    stubber.add_response("change_resource_record_sets", _change_info(), _delete_params(ttl=60))
+
+    result = _delegation(client).delete_if_owned(TARGET, NS)
+
+    assert result.outcome is DeleteOutcome.DELETED
+    assert result.found is not None
+    assert result.found.ttl == 60
 
 
 def test_delete_ignores_the_next_record_in_the_zone(r53):
     client, stubber = r53
     stubber.add_response("list_resource_record_sets", _rrsets(name=f"zz.{DELEGATED}"), _list_params())
 
-    assert _delegation(client).delete_if_owned(TARGET, NS, 172800).outcome is DeleteOutcome.ABSENT
+    assert _delegation(client).delete_if_owned(TARGET, NS).outcome is DeleteOutcome.ABSENT
 
 
 def test_delete_when_the_zone_is_gone(r53):
     client, stubber = r53
     stubber.add_client_error("list_resource_record_sets", service_error_code="NoSuchHostedZone", http_status_code=404)
 
-    assert _delegation(client).delete_if_owned(TARGET, NS, 172800).outcome is DeleteOutcome.ZONE_GONE
+    assert _delegation(client).delete_if_owned(TARGET, NS).outcome is DeleteOutcome.ZONE_GONE
 
 
 def test_delete_denied_names_the_role_and_the_permission(r53):
@@ -351,7 +379,7 @@ def test_delete_denied_names_the_role_and_the_permission(r53):
     stubber.add_client_error("change_resource_record_sets", service_error_code="AccessDenied", http_status_code=403)
 
     with pytest.raises(DelegationAccessDeniedError) as err:
-        _delegation(client).delete_if_owned(TARGET, NS, 172800)
+        _delegation(client).delete_if_owned(TARGET, NS)
     assert str(err.value) == (
         f"AccessDenied on route53:ChangeResourceRecordSets (NS, DELETE) (DELETE NS {DELEGATED} in {ZONE}) "
         f"as role {ROLE}: its policy must allow it"
@@ -465,12 +493,22 @@ def test_wait_polls_until_insync(r53, clock):
     change = _delegation(client, Deadline.after(60), clock.sleep).wait_insync(ChangeResult("C1", "PENDING"))
 
     assert change == ChangeResult("C1", "INSYNC")
-    assert clock.sleeps == [1.0, 2.0]
+    assert clock.sleeps == [1.0], "the first look is immediate"
+
+
+def test_a_change_already_insync_at_the_first_look_costs_no_wait(r53, clock):
+    client, stubber = r53
+    stubber.add_response("get_change", _change_info("INSYNC"), {"Id": "C1"})
+
+    change = _delegation(client, Deadline.after(60), clock.sleep).wait_insync(ChangeResult("C1", "PENDING"))
+
+    assert change == ChangeResult("C1", "INSYNC")
+    assert clock.sleeps == []
 
 
 def test_wait_never_sleeps_past_the_deadline(r53, clock):
     client, stubber = r53
-    for _ in range(4):
+    for _ in range(5):
         stubber.add_response("get_change", _change_info("PENDING"))
     deadline = Deadline.after(10)
 
@@ -483,7 +521,7 @@ def test_wait_never_sleeps_past_the_deadline(r53, clock):
 
 def test_wait_is_capped_below_a_long_deadline(r53, clock):
     client, stubber = r53
-    for _ in range(8):
+    for _ in range(9):
         stubber.add_response("get_change", _change_info("PENDING"))
 
     change = _delegation(client, Deadline.after(900), clock.sleep).wait_insync(
@@ -507,7 +545,8 @@ def test_get_change_denied_names_the_permission(r53, clock):
 
 
 class Wire:
-    """Answers requests in order, like the service would, and counts them."""
+    """Answers requests in order, like the service would, and counts them. An answer that is a key of
+    ``NETWORK_FAULTS`` is no answer: botocore's exception for that network failure is raised instead."""
 
     def __init__(self, *answers):
         self.answers = list(answers)
@@ -515,7 +554,10 @@ class Wire:
 
     def __call__(self, request, **_):
         self.requests.append(request)
-        status, body = self.answers.pop(0)
+        answer = self.answers.pop(0)
+        if isinstance(answer, str):
+            raise network_exception(answer, request)
+        status, body = answer
         return response(request, status, body)
 
 
@@ -636,3 +678,144 @@ def test_assumed_clients_use_the_returned_credentials():
     assert (credentials.access_key, credentials.token) == ("ASIAEXAMPLE", "token")
     sent = wire.requests[0].body
     assert "DurationSeconds=900" in (sent.decode() if isinstance(sent, bytes) else sent)
+
+
+# -- trailing newlines (Python's ``$`` matches before a final "\n") ----------------------------------------------
+
+
+def _problems(**overrides):
+    with pytest.raises(InvalidPropertiesError) as err:
+        read_properties(_props(**overrides))
+    return str(err.value).removeprefix("Invalid properties: ").split("; ")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "value"),
+    [
+        # By ID, so that no sub-domain check can be what rejects the name.
+        (
+            {"DelegatedZoneName": DELEGATED + "\n", "ParentZoneName": None, "ParentZoneId": ZONE},
+            "DelegatedZoneName",
+            DELEGATED + "\n",
+        ),
+        ({"ParentZoneName": MAIL_ROOT_DOMAIN + "\n"}, "ParentZoneName", MAIL_ROOT_DOMAIN + "\n"),
+        ({"NameServers": [NS[0] + "\n", NS[1]]}, "NameServers entry", NS[0] + "\n"),
+        ({"NameServers": [NS[0], NS[1] + ".\n"]}, "NameServers entry", NS[1] + ".\n"),
+        ({"ParentZoneName": None, "ParentZoneId": ZONE + "\n"}, "ParentZoneId", ZONE + "\n"),
+    ],
+    ids=["DelegatedZoneName", "ParentZoneName", "NameServers", "NameServers-dotted", "ParentZoneId"],
+)
+def test_a_trailing_newline_is_rejected(overrides, field, value):
+    assert any(problem.startswith(f"{field} {value!r} ") for problem in _problems(**overrides))
+
+
+def test_a_role_arn_with_a_trailing_newline_is_rejected():
+    assert any(
+        p.startswith("DelegationRoleArn must be an IAM role ARN") for p in _problems(DelegationRoleArn=ROLE + "\n")
+    )
+
+
+def test_a_physical_id_with_a_trailing_newline_names_no_delegation():
+    assert DelegationTarget.parse(TARGET.physical_resource_id + "\n") is None
+
+
+# -- network errors: botocore's exceptions through its own retries ---------------------------------------------
+
+
+_NS_PAGE = (
+    200,
+    (
+        f'<?xml version="1.0"?><ListResourceRecordSetsResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/">'
+        f"<ResourceRecordSets><ResourceRecordSet><Name>{DELEGATED}.</Name><Type>NS</Type><TTL>60</TTL>"
+        "<ResourceRecords>"
+        + "".join(f"<ResourceRecord><Value>{v}</Value></ResourceRecord>" for v in NS_VALUES)
+        + "</ResourceRecords></ResourceRecordSet></ResourceRecordSets><IsTruncated>false</IsTruncated>"
+        "<MaxItems>1</MaxItems></ListResourceRecordSetsResponse>"
+    ).encode(),
+)
+_EMPTY_PAGE = (
+    200,
+    b'<?xml version="1.0"?><ListResourceRecordSetsResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/">'
+    b"<ResourceRecordSets></ResourceRecordSets><IsTruncated>false</IsTruncated><MaxItems>1</MaxItems>"
+    b"</ListResourceRecordSetsResponse>",
+)
+
+
+def _wired_delegation(wire, seconds=300):
+    deadline = Deadline.after(seconds)
+    return Route53Delegation(_wired_route53(wire, deadline), deadline, Caller(ROLE), sleep=lambda s: None)
+
+
+@pytest.mark.parametrize("kind", sorted(NETWORK_FAULTS))
+def test_an_unanswered_upsert_is_an_unknown_outcome_after_botocores_retries(monkeypatch, kind):
+    sleeps = record_retry_sleeps(monkeypatch)
+    wire = Wire(*[kind] * MAX_ATTEMPTS)
+
+    with pytest.raises(ChangeOutcomeUnknownError) as err:
+        _wired_delegation(wire).upsert(TARGET, NS_VALUES, 172800)
+
+    assert len(wire.requests) == MAX_ATTEMPTS  # botocore's standard mode retried every one
+    assert len(sleeps.sleeps) == MAX_ATTEMPTS - 1
+    exception = type(network_exception(kind, wire.requests[0])).__name__
+    assert str(err.value) == (
+        f"UPSERT NS {DELEGATED} in {ZONE} failed: {exception} (no answer from Route 53 after botocore's retries)"
+    )
+
+
+def test_an_upsert_failing_with_5xx_after_the_retries_is_an_unknown_outcome(monkeypatch):
+    record_retry_sleeps(monkeypatch)
+    wire = Wire(*[route53_error("InternalError", "boom", 500)] * MAX_ATTEMPTS)
+
+    with pytest.raises(ChangeOutcomeUnknownError, match="InternalError: boom"):
+        _wired_delegation(wire).upsert(TARGET, NS_VALUES, 172800)
+
+
+@pytest.mark.parametrize("code", ["AccessDenied", "InvalidChangeBatch", "InvalidInput", "NoSuchHostedZone"])
+def test_an_upsert_rejected_by_route53_is_known_not_applied(r53, code):
+    client, stubber = r53
+    stubber.add_client_error("change_resource_record_sets", service_error_code=code, http_status_code=400)
+
+    with pytest.raises(DelegationError) as err:
+        _delegation(client).upsert(TARGET, NS_VALUES, 172800)
+    assert not isinstance(err.value, ChangeOutcomeUnknownError)
+
+
+def test_get_change_unanswered_is_a_delegation_error(monkeypatch, clock):
+    record_retry_sleeps(monkeypatch)
+    wire = Wire(*["connection-closed"] * MAX_ATTEMPTS)
+    deadline = Deadline.after(300)
+    delegation = Route53Delegation(_wired_route53(wire, deadline), deadline, Caller(ROLE), sleep=clock.sleep)
+
+    with pytest.raises(DelegationError, match="GetChange C1 failed: ConnectionClosedError"):
+        delegation.wait_insync(ChangeResult("C1", "PENDING"))
+
+
+def test_a_delete_whose_answers_are_lost_is_settled_by_reading_again(monkeypatch):
+    record_retry_sleeps(monkeypatch)
+    # The record (TTL 60: edited by hand), every DELETE attempt unanswered, then the record is gone.
+    wire = Wire(_NS_PAGE, *["read-timeout"] * MAX_ATTEMPTS, _EMPTY_PAGE)
+
+    result = _wired_delegation(wire).delete_if_owned(TARGET, NS)
+
+    assert result.outcome is DeleteOutcome.DELETED
+    assert b"<TTL>60</TTL>" in wire.requests[1].body  # the record's current TTL, not the declared one
+
+
+def test_a_delete_whose_answers_are_lost_while_the_record_stays_fails(monkeypatch):
+    record_retry_sleeps(monkeypatch)
+    wire = Wire(_NS_PAGE, *["read-timeout"] * MAX_ATTEMPTS, _NS_PAGE, *["read-timeout"] * MAX_ATTEMPTS, _NS_PAGE)
+
+    with pytest.raises(DelegationError, match=r"did not take effect in 2 attempts .* \(last: ReadTimeoutError\)"):
+        _wired_delegation(wire).delete_if_owned(TARGET, NS)
+
+
+def test_a_delete_that_cannot_read_the_record_fails_with_a_readable_reason(monkeypatch):
+    record_retry_sleeps(monkeypatch)
+    wire = Wire(*["endpoint-connection"] * MAX_ATTEMPTS)
+
+    with pytest.raises(DelegationError) as err:
+        _wired_delegation(wire).delete_if_owned(TARGET, NS)
+    assert str(err.value) == (
+        f"ListResourceRecordSets {DELEGATED} in {ZONE} failed: EndpointConnectionError (no answer from Route 53 "
+        "after botocore's retries)"
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from support.cfn_render import Renderer
 
@@ -43,11 +45,38 @@ def test_partition_parameter_allows_exactly_the_active_partitions(sam):
 
 def test_token_parameter_is_noecho_and_never_output(sam):
     assert sam["Parameters"]["PostmarkAccountToken"]["NoEcho"] is True
-    assert "Default" not in sam["Parameters"]["PostmarkAccountToken"]
     refs_to_token = [k for k, v in sam["Outputs"].items() if "'Ref': 'PostmarkAccountToken'" in str(v)]
     assert refs_to_token == []
     users = [k for k, v in sam["Resources"].items() if "'Ref': 'PostmarkAccountToken'" in str(v)]
     assert users == ["PostmarkAccountTokenSecret"]
+
+
+def test_a_first_plain_sam_deploy_is_refused_with_a_message_naming_bin_deploy(cfn):
+    """SAM CLI passes no value for a parameter it has no override for on a NEW stack (it drops UsePreviousValue
+    there: samcli/lib/deploy/deployer.py, create_changeset), so CloudFormation takes the Default "". The rule must
+    then fail with a description that tells the operator what to run; with a token, or with the previous value an
+    existing stack keeps (UsePreviousValue), it must pass."""
+    token = cfn["Parameters"]["PostmarkAccountToken"]
+    assert token["Default"] == ""
+    assert re.fullmatch(token["AllowedPattern"], "")  # the empty default reaches the rule, not a pattern error
+    (assertion,) = cfn["Rules"]["PostmarkAccountTokenGiven"]["Assertions"]
+    assert "bin/deploy <partition>" in assertion["AssertDescription"]
+
+    def rule_passes(value):
+        return Renderer(cfn, {"Partition": "dev", "PostmarkAccountToken": value}).value(assertion["Assert"])
+
+    assert rule_passes("") is False
+    assert rule_passes("a1b2c3d4-0000-4000-8000-000000000000") is True
+
+
+def test_reconcile_reaches_every_custom_resource_and_defaults_to_empty(cfn):
+    assert cfn["Parameters"]["Reconcile"]["Default"] == ""
+    assert re.fullmatch(cfn["Parameters"]["Reconcile"]["AllowedPattern"], "20261201T221500Z")
+    customs = {k for k, v in cfn["Resources"].items() if v["Type"] in CUSTOM_TYPES}
+    assert len(customs) == 3
+    for stamp in ("", "20261201T221500Z"):
+        r = render(cfn, "dev", Reconcile=stamp)
+        assert {k: r.resource(k)["Properties"]["Reconcile"] for k in customs} == dict.fromkeys(customs, stamp)
 
 
 @pytest.mark.parametrize("partition", active_partition_names())
@@ -196,7 +225,13 @@ def test_each_function_has_its_own_role_under_the_path_and_a_retained_log_group(
         roles.add(role)
         assert cfn["Resources"][role]["Properties"]["Path"] == FUNCTION_ROLE_PATH
         log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
-        assert cfn["Resources"][log_group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+        group = cfn["Resources"][log_group]
+        assert group["Type"] == "AWS::Logs::LogGroup"
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+        # Kept after a stack delete (the Delete's own logs are the evidence), with a generated name so a re-created
+        # stack does not collide with the retained group.
+        assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == ("Retain", "Retain")
+        assert "LogGroupName" not in group["Properties"]
         statements = cfn["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         log_stmt = next(s for s in statements if s.get("Sid") == "WriteOwnLogs")
         assert log_stmt["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}
@@ -204,13 +239,47 @@ def test_each_function_has_its_own_role_under_the_path_and_a_retained_log_group(
 
 
 def test_postmark_functions_read_only_the_token_secret(cfn):
-    for role in ("PostmarkDomainFunctionRole", "PostmarkDomainVerificationFunctionRole"):
+    expected = {
+        "PostmarkDomainFunctionRole": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+        "PostmarkDomainVerificationFunctionRole": "secretsmanager:GetSecretValue",
+    }
+    for role, actions in expected.items():
         statements = cfn["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         read = next(s for s in statements if s["Sid"] == "ReadAccountToken")
-        assert (read["Action"], read["Resource"]) == (
-            "secretsmanager:GetSecretValue",
-            {"Ref": "PostmarkAccountTokenSecret"},
-        )
+        assert (read["Action"], read["Resource"]) == (actions, {"Ref": "PostmarkAccountTokenSecret"})
+
+
+def test_the_domain_function_may_tag_the_token_secret_only_under_its_ownership_prefix(cfn):
+    from arda_mail.postmark.ownership import TAG_PREFIX
+
+    statements = cfn["Resources"]["PostmarkDomainFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"][
+        "Statement"
+    ]
+    tagging = [s for s in statements if any("Tag" in a for a in _actions(s))]
+    assert len(tagging) == 1
+    assert sorted(_actions(tagging[0])) == ["secretsmanager:TagResource", "secretsmanager:UntagResource"]
+    assert tagging[0]["Resource"] == {"Ref": "PostmarkAccountTokenSecret"}
+    assert tagging[0]["Condition"] == {"ForAllValues:StringLike": {"aws:TagKeys": f"{TAG_PREFIX}*"}}
+
+
+def test_the_api_url_parameter_admits_only_postmarks_api(cfn):
+    from arda_mail.postmark.client import DEFAULT_API_URL
+
+    assert cfn["Parameters"]["PostmarkApiUrl"]["AllowedValues"] == [DEFAULT_API_URL]
+    assert cfn["Parameters"]["PostmarkApiUrl"]["Default"] == DEFAULT_API_URL
+
+
+def test_functions_are_never_retried_by_lambda(cfn):
+    # An asynchronous invocation that timed out would otherwise run twice more and answer the request again.
+    configs = [r for r in cfn["Resources"].values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    functions = [r for r in cfn["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert len(configs) == len(functions) == 3
+    assert all(c["Properties"]["MaximumRetryAttempts"] == 0 for c in configs)
+
+
+def _actions(statement):
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
 
 
 def test_samconfig_root_overrides_match_the_root_template_parameters():
@@ -227,12 +296,16 @@ def test_samconfig_root_overrides_match_the_root_template_parameters():
 
 
 def test_verification_wait_cap_is_below_the_function_timeout(cfn):
+    from arda_mail.cfn import TIMER_MARGIN_S
+    from arda_mail.deadline import DEFAULT_RESERVE_S
     from arda_ops.handlers import load_function_module
 
     module = load_function_module("postmark_domain_verification")
     timeout = cfn["Resources"]["PostmarkDomainVerificationFunction"]["Properties"]["Timeout"]
-    assert timeout > module.MAX_WAIT_CAP_S
-    assert load_sam(TEMPLATE)["Parameters"]["VerificationMaxWaitSeconds"]["MaxValue"] <= module.MAX_WAIT_CAP_S
+    # the wait, the deadline's reserve and the helper's last-resort timer all fit inside the timeout
+    assert timeout > module.MAX_WAIT_CAP_S + DEFAULT_RESERVE_S + TIMER_MARGIN_S
+    # one definition of the cap: the template's parameter admits exactly what the handler accepts
+    assert load_sam(TEMPLATE)["Parameters"]["VerificationMaxWaitSeconds"]["MaxValue"] == module.MAX_WAIT_CAP_S
 
 
 @pytest.mark.parametrize(
@@ -263,3 +336,27 @@ def test_custom_resource_properties_pass_their_handlers_validation(cfn, partitio
     if reader is None:
         from arda_mail.route53_delegation import read_properties as reader
     reader(props)
+
+
+#: What the layer ships so that the handlers run the SDK the tests run (README, "The boto3 that runs").
+SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
+
+
+def _pins(path):
+    pins = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, sep, version = line.split("#", 1)[0].strip().partition("==")
+        if sep:
+            pins[name.lower()] = version
+    return pins
+
+
+def test_the_layer_ships_the_boto3_the_tests_run():
+    """The Lambda runtime's own boto3 is older than ours and changes without notice; the layer's copy comes first
+    on the function's path, so pinning it to the test environment's versions makes the tested SDK the running one."""
+    from importlib.metadata import version
+
+    layer = _pins(REPO_ROOT / "layers" / "shared" / "requirements.txt")
+    dev = _pins(REPO_ROOT / "requirements" / "dev.txt")
+    assert {p: layer.get(p) for p in SDK_PACKAGES} == {p: dev[p] for p in SDK_PACKAGES}
+    assert {p: version(p) for p in ("boto3", "botocore")} == {p: layer[p] for p in ("boto3", "botocore")}

@@ -18,10 +18,10 @@ from arda_mail.partitions import Partition, active_partitions
 
 ACCOUNTS_FILE_ENV = "ARDA_MAIL_ACCOUNTS_FILE"
 PLATFORM_ROOT = "PlatformRoot"
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
-_PLACEHOLDER = re.compile(r"^0{11}\d$")
-_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,32}$")
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_ACCOUNT_ID = re.compile(r"^\d{12}\Z")
+_PLACEHOLDER = re.compile(r"^0{11}\d\Z")
+_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,32}\Z")
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d\Z")
 
 
 class AccountsConfigError(ValueError):

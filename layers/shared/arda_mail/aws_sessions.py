@@ -9,6 +9,12 @@ section), so nothing Route 53-specific is added. The one thing botocore cannot k
 would outlive the :class:`~arda_mail.deadline.Deadline`, so the handler always keeps time to answer
 CloudFormation with its own Reason.
 
+Timeouts are botocore's ``Config`` too (its defaults, 60 s each, would outlast any deadline): 1 s to connect, less
+than the 3 s the deadline keeps back for the response, so a call started at the deadline cannot connect past the
+reserve; the read timeout is the time left when the request's clients are made (at most 15 s), and these clients
+serve one custom-resource request only.
+https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
+
 Nothing here creates a client or imports botocore at import time.
 """
 
@@ -20,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
+from arda_mail import log_redaction
 from arda_mail.deadline import Deadline
 
 if TYPE_CHECKING:
@@ -32,7 +39,7 @@ if TYPE_CHECKING:
 #: Total attempts per call, the first one included (botocore's ``total_max_attempts``; its ``max_attempts``
 #: would count retries only). The deadline guard stops earlier when time runs short.
 MAX_ATTEMPTS = 8
-CONNECT_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 1.0
 READ_TIMEOUT_S = 15.0
 #: botocore's cap on one backoff, and the extra wait an ``x-amz-retry-after`` header may add to it.
 MAX_BACKOFF_S = 20.0
@@ -144,6 +151,7 @@ class AwsClients:
         credentials: AwsCredentials | None = None,
         session: BotocoreSession | None = None,
     ) -> None:
+        log_redaction.install()  # botocore's DEBUG records carry request signatures and STS's credentials
         self._deadline = deadline
         self._credentials = credentials
         self._session = session or _new_session()

@@ -11,9 +11,10 @@ import re
 
 MAX_LABEL_LENGTH = 63
 MAX_NAME_LENGTH = 253
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# Always used with fullmatch: `$` would accept a trailing newline.
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 # Route 53 and DKIM use underscore labels (DMARC and DKIM hosts); they are valid record names.
-_RECORD_LABEL = re.compile(r"^(_?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?|_[a-z0-9]+)$")
+_RECORD_LABEL = re.compile(r"(_?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?|_[a-z0-9]+)")
 
 
 def label_problem(label: str) -> str | None:
@@ -26,7 +27,7 @@ def label_problem(label: str) -> str | None:
         return "must be lower case"
     if label.startswith("-") or label.endswith("-"):
         return "must not start or end with a hyphen"
-    if not _LABEL.match(label):
+    if not _LABEL.fullmatch(label):
         return "may contain only a-z, 0-9 and hyphens"
     return None
 
@@ -46,6 +47,9 @@ def domain_problem(name: str, *, min_labels: int = 2) -> str | None:
         problem = label_problem(label)
         if problem:
             return f"has a label {label!r} that {problem}"
+    if labels[-1].isdigit():
+        # No top-level domain is numeric (RFC 3696 section 2): this is an IP address, not a host name.
+        return "is an IP address, not a host name"
     return None
 
 
@@ -60,7 +64,7 @@ def record_name_problem(name: str) -> str | None:
     if len(name) > MAX_NAME_LENGTH:
         return f"is {len(name)} characters long (at most {MAX_NAME_LENGTH})"
     for label in name.split("."):
-        if len(label) > MAX_LABEL_LENGTH or not _RECORD_LABEL.match(label):
+        if len(label) > MAX_LABEL_LENGTH or not _RECORD_LABEL.fullmatch(label):
             return f"has an invalid label {label!r}"
     return None
 

@@ -19,8 +19,12 @@ RETURN_PATH_LABEL = "pm-bounces"
 #: Postmark's bounce host every Return-Path CNAME points at.
 POSTMARK_RETURN_PATH_TARGET = "pm.mtasv.net"
 SPF_VALUE = "v=spf1 include:spf.mtasv.net ~all"
+#: The domain that receives the DMARC aggregate reports of every mail domain (``rua=mailto:…@`` it).
+DMARC_REPORT_DOMAIN = "arda.cards"
 # Relaxed alignment on purpose: Postmark's Return-Path only aligns relaxed, so no ``aspf=s``.
-DMARC_VALUE = "v=DMARC1; p=quarantine; sp=quarantine; rua=mailto:dmarc-reports@arda.cards"
+DMARC_VALUE = f"v=DMARC1; p=quarantine; sp=quarantine; rua=mailto:dmarc-reports@{DMARC_REPORT_DOMAIN}"
+#: The TXT value that authorizes reports about another domain (RFC 7489 section 7.1).
+DMARC_REPORT_AUTHORIZATION_VALUE = "v=DMARC1"
 #: Name of the Route 53 delegation role in the Platform Root account (``root/template.yaml``).
 ROOT_DELEGATION_ROLE_NAME = "ArdaMailsNsDelegationRole"
 #: IAM path of the custom-resource functions' roles. It keeps them outside the ``{fqn}-*`` name pattern
@@ -166,6 +170,17 @@ class PartitionPlacement:
 def return_path_host_for(mail_domain: str) -> str:
     """The default custom Return-Path host of a mail domain (``pm-bounces.<domain>``)."""
     return f"{RETURN_PATH_LABEL}.{mail_domain}"
+
+
+def dmarc_report_authorization_host(domain: str) -> str:
+    """Where the report domain authorizes DMARC reports about ``domain`` (RFC 7489 section 7.1).
+
+    The reports go to another domain than the one they are about, so a receiver sends them only after finding
+    ``v=DMARC1`` at ``<domain>._report._dmarc.<report domain>``, a record in the report domain's zone, not in the
+    mail zone. ``domain="*"`` gives the wildcard that authorizes every domain at once.
+    See https://www.rfc-editor.org/rfc/rfc7489#section-7.1.
+    """
+    return f"{domain}._report._dmarc.{DMARC_REPORT_DOMAIN}"
 
 
 def mail_domain_placement(partition: str, tenant: str | None = None) -> MailDomainPlacement:

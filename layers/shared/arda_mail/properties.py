@@ -9,22 +9,29 @@ is enough.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from arda_mail.dns_names import domain_problem
+from arda_mail.reasons import MAX_REASON_LENGTH
 
 #: Properties CloudFormation itself adds to every custom resource.
 PROTOCOL_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
-_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
+# Matched with fullmatch: `$` would also accept a trailing newline.
+_SECRET_ARN = re.compile(
+    r"arn:(?P<partition>aws[a-z-]*):secretsmanager:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):secret:[A-Za-z0-9/_+=.@-]+"
+)
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}")
 _TRUE_FALSE = {"true": True, "false": False}
+#: The only host the Postmark account token is ever sent to, besides loopback (tests, the offline rehearsal).
+POSTMARK_API_HOST = "api.postmarkapp.com"
+#: Longest whole number a property may hold (Postmark IDs are 64-bit); longer input is refused before parsing.
+MAX_INTEGER_DIGITS = 19
 
 
-#: crhelper keeps only the last 240 characters of a longer Reason; stay below, so the start is never cut.
-MAX_REASON_LENGTH = 240
 _PREFIX = "Invalid properties: "
 
 
@@ -68,12 +75,20 @@ def is_loopback_host(host: str) -> bool:
 class PropertyReader:
     """Reads typed values out of ``ResourceProperties`` and collects the problems it finds."""
 
-    def __init__(self, properties: Mapping[str, Any] | None, allowed: Iterable[str]) -> None:
-        self._props: Mapping[str, Any] = properties or {}
+    def __init__(
+        self, properties: Mapping[str, Any] | None, allowed: Iterable[str] | None, *, context: Any = None
+    ) -> None:
+        """``allowed=None`` accepts any other property (a Delete reads only what it needs). ``context`` (the
+        Lambda context) lets ARNs be checked against the function's own account and region."""
+        self._props: Mapping[str, Any] = properties if isinstance(properties, Mapping) else {}
         self._problems: list[str] = []
-        unknown = sorted(set(self._props) - set(allowed) - PROTOCOL_PROPERTIES)
+        self._account, self._region = _function_account_and_region(context)
+        if properties is not None and not isinstance(properties, Mapping):
+            self._problems.append("ResourceProperties must be an object")
+        unknown = sorted(set(self._props) - set(allowed) - PROTOCOL_PROPERTIES) if allowed is not None else []
         if unknown:
-            self._problems.append(f"unknown propert{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}")
+            shown = [name if _is_plain_name(name) else "<unprintable name>" for name in unknown]
+            self._problems.append(f"unknown propert{'y' if len(unknown) == 1 else 'ies'} {', '.join(shown)}")
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -104,12 +119,14 @@ class PropertyReader:
         return value
 
     def domain(self, name: str, default: str | None = None, *, required: bool = False) -> str:
-        """A canonical host name: lower case, no trailing dot, at least two labels."""
+        """A canonical host name: lower case, no trailing dot, at least two labels (a default too: one derived
+        from another property may break the rules, e.g. by length)."""
         value = self.string(name, default, required=required)
-        if value and value != default:
+        if value:
             problem = domain_problem(value)
             if problem:
-                self._problems.append(f"{name} {value!r} {problem}")
+                shown = f"{value!r}" if len(value) <= 80 else f"{value[:60]!r}… ({len(value)} characters)"
+                self._problems.append(f"{name} {shown} {problem}")
         return value
 
     def boolean(self, name: str, default: bool) -> bool:
@@ -120,18 +137,19 @@ class PropertyReader:
             return value
         if isinstance(value, str) and value in _TRUE_FALSE:
             return _TRUE_FALSE[value]
-        self._problems.append(f'{name} must be "true" or "false", got {value!r}')
+        # Not echoed: whatever was put here by mistake (a token?) must not reach the Reason.
+        self._problems.append(f'{name} must be "true" or "false"')
         return default
 
     def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
         value = self._raw(name)
         if value is None:
             return default
-        try:
-            number = int(str(value), 10)
-        except ValueError:
-            self._problems.append(f"{name} must be a whole number, got {value!r}")
+        text = str(value).strip()
+        if len(text) > MAX_INTEGER_DIGITS or not (text.isascii() and text.lstrip("-").isdigit()):
+            self._problems.append(f"{name} must be a whole number of at most {MAX_INTEGER_DIGITS} digits")
             return default
+        number = int(text, 10)
         if not minimum <= number <= maximum:
             self._problems.append(f"{name} must be between {minimum} and {maximum}, got {number}")
             return default
@@ -149,32 +167,64 @@ class PropertyReader:
         return list(value)
 
     def secret_arn(self, name: str, *, required: bool = False) -> str:
+        """A Secrets Manager ARN in the function's own account and region (the only secrets its role may read)."""
         value = self.string(name, required=required)
-        if value and not _SECRET_ARN.match(value):
+        if not value:
+            return value
+        match = _SECRET_ARN.fullmatch(value)
+        if match is None:
             self._problems.append(f"{name} must be a Secrets Manager secret ARN")
+        elif self._region and match["region"] != self._region:
+            self._problems.append(f"{name} is in region {match['region']}; the function reads only {self._region}")
+        elif self._account and match["account"] != self._account:
+            self._problems.append(
+                f"{name} is in account {match['account']}; the function reads only its own account {self._account}"
+            )
         return value
 
     def role_arn(self, name: str, *, required: bool = False) -> str:
         value = self.string(name, required=required)
-        if value and not _ROLE_ARN.match(value):
+        if value and not _ROLE_ARN.fullmatch(value):
             self._problems.append(f"{name} must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
         return value
 
     def api_url(self, name: str, default: str) -> str:
-        """An HTTPS base URL; plain HTTP only towards loopback (tests and the offline rehearsal)."""
+        """Postmark's API (``https://api.postmarkapp.com``) or a loopback URL (tests, the offline rehearsal):
+        the account token is sent to this URL, so no other host is accepted. The value is never echoed whole
+        (a URL's userinfo may hold a credential)."""
         value = self.string(name, default)
-        try:
-            parts = urlsplit(value)
-            host = parts.hostname or ""
-        except ValueError:
-            self._problems.append(f"{name} {value!r} is not a URL")
-            return default
-        if (parts.scheme == "https" and host) or (parts.scheme == "http" and is_loopback_host(host)):
-            pass
-        else:
-            self._problems.append(f"{name} must be an https:// URL (plain http only for loopback), got {value!r}")
-            return default
-        if parts.query or parts.fragment or parts.username or parts.password:
-            self._problems.append(f"{name} must not carry credentials, a query or a fragment")
+        problem = _api_url_problem(value)
+        if problem:
+            self._problems.append(f"{name} {problem}")
             return default
         return value.rstrip("/")
+
+
+def _api_url_problem(value: str) -> str | None:
+    try:
+        parts = urlsplit(value)
+        host = (parts.hostname or "").lower()
+        port = parts.port  # raises ValueError for a port out of range
+    except ValueError:
+        return "is not a valid URL"
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        return "must not carry credentials"
+    if parts.query or parts.fragment or parts.path not in ("", "/") or any(c.isspace() for c in value):
+        return "must be a bare base URL (no path, query or fragment)"
+    if host == POSTMARK_API_HOST and parts.scheme == "https" and port in (None, 443):
+        return None
+    if is_loopback_host(host) and parts.scheme in ("http", "https"):
+        return None
+    return f"must be https://{POSTMARK_API_HOST} (or a loopback URL for tests); the account token is sent nowhere else"
+
+
+def _function_account_and_region(context: Any) -> tuple[str | None, str | None]:
+    arn = getattr(context, "invoked_function_arn", None)
+    fields = arn.split(":") if isinstance(arn, str) else []
+    account = fields[4] if len(fields) > 4 and fields[4].isdigit() else None
+    region = fields[3] if len(fields) > 3 and fields[3] else os.environ.get("AWS_REGION")
+    return account, region
+
+
+def _is_plain_name(name: object) -> bool:
+    return isinstance(name, str) and name.isascii() and name.isidentifier() and len(name) <= 64

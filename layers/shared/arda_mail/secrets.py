@@ -9,11 +9,22 @@ Other staging labels (``AWSPREVIOUS``: the token the secret held before the last
 old account's token after a partition moved to another Postmark account) are read past the cache, with a
 direct ``GetSecretValue``: Powertools keys its cache by the secret's name alone, so a cached previous value
 would be served as the current one (and the other way round).
+
+Both reads go through botocore clients configured to fit the handlers' deadline (:func:`client_config`):
+botocore's defaults (60 s connect and read timeouts, legacy retries) would let an unresponsive Secrets Manager
+hold the function past its own timeout. Secrets never reach the logs: :mod:`arda_mail.log_redaction` redacts
+``SecretString``/``SecretBinary`` in every record, botocore's DEBUG body dumps included.
 """
 
 from __future__ import annotations
 
-import logging
+from typing import TYPE_CHECKING, cast
+
+from arda_mail import log_redaction
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from botocore.config import Config
 
 #: How long a warm function reuses a fetched token. Short, so a corrected secret is picked up by the next
 #: deployment attempt, long enough that one stack operation reads it once per function.
@@ -21,34 +32,51 @@ TOKEN_CACHE_SECONDS = 60
 MAX_TOKEN_LENGTH = 200
 CURRENT_STAGE = "AWSCURRENT"
 PREVIOUS_STAGE = "AWSPREVIOUS"
-#: botocore loggers whose DEBUG records carry request and response bodies (a GetSecretValue answer included).
-_BODY_LOGGERS = ("botocore.endpoint", "botocore.parsers")
-_SECRET_FIELDS = ("SecretString", "SecretBinary")
+#: Secrets Manager client settings (botocore's defaults are 60 s to connect, 60 s to read, legacy retries). One
+#: attempt, 1 s to connect (a regional endpoint) plus 2 s to answer (GetSecretValue normally takes tens of
+#: milliseconds), is no longer than the 3 s reserve the handlers' deadline keeps for the response; botocore's
+#: ``standard`` mode retries throttling, 5xx and connection/read timeouts, 3 attempts in all, so an unresponsive
+#: service fails the read after about 9 s with a Reason naming the secret, long before the function's timeout.
+#: https://boto3.amazonaws.com/v1/documentation/api/latest/guide/retries.html (standard mode, total_max_attempts)
+#: https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html (connect/read timeouts)
+#: https://docs.powertools.aws.dev/lambda/python/latest/utilities/parameters/ (SecretsProvider's boto_config)
+CONNECT_TIMEOUT_S = 1.0
+READ_TIMEOUT_S = 2.0
+MAX_ATTEMPTS = 3
+_PROVIDER_MARK = "_arda_mail_configured"
 
 
-class _SecretBodyFilter(logging.Filter):
-    """Drops botocore's body dumps that contain a secret value (they are DEBUG-only, but a caller may enable
-    DEBUG: the drift CLI, a test run, an operator chasing a bug)."""
+def client_config() -> Config:
+    """The botocore configuration of every Secrets Manager client here (Powertools' ``boto_config``)."""
+    from botocore.config import Config
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno > logging.DEBUG:
-            return True
-        try:
-            text = record.getMessage()
-        except Exception:  # a broken record is not ours to judge
-            return True
-        return not any(field in text for field in _SECRET_FIELDS)
-
-
-_FILTER = _SecretBodyFilter()
+    return Config(
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+    )
 
 
 def guard_botocore_logs() -> None:
-    """Keep Secrets Manager values out of botocore's DEBUG logs (idempotent)."""
-    for name in _BODY_LOGGERS:
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
+    """Keep secret values out of every log record (idempotent; kept for callers of the former name)."""
+    log_redaction.install()
+
+
+def _provider() -> SecretsProvider:
+    """Powertools' default Secrets Manager provider, built with :func:`client_config`.
+
+    It lives where ``get_secret`` keeps its own (``DEFAULT_PROVIDERS``), so ``parameters.clear_caches()`` still
+    empties the cache; a provider someone else put there without our configuration is replaced.
+    """
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+    provider = DEFAULT_PROVIDERS.get("secrets")
+    if not getattr(provider, _PROVIDER_MARK, False):
+        provider = SecretsProvider(boto_config=client_config())
+        setattr(provider, _PROVIDER_MARK, True)
+        DEFAULT_PROVIDERS["secrets"] = provider
+    return cast("SecretsProvider", provider)
 
 
 class AccountTokenError(RuntimeError):
@@ -94,11 +122,10 @@ def get_previous_account_token(secret_arn: str) -> str | None:
 
 
 def _current_value(secret_arn: str, max_age: int, force_fetch: bool) -> object:
-    from aws_lambda_powertools.utilities.parameters import get_secret
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
     try:
-        return get_secret(secret_arn, max_age=max_age, force_fetch=force_fetch, VersionStage=CURRENT_STAGE)
+        return _provider().get(secret_arn, max_age=max_age, force_fetch=force_fetch, VersionStage=CURRENT_STAGE)
     except GetParameterError as exc:
         raise AccountTokenError(f"could not read the Postmark account token from secret {secret_arn}: {exc}") from None
 
@@ -109,7 +136,8 @@ def _value(secret_arn: str, stage: str) -> object:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        answer = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn, VersionStage=stage)
+        client = boto3.client("secretsmanager", config=client_config())
+        answer = client.get_secret_value(SecretId=secret_arn, VersionStage=stage)
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         error = _StageNotFoundError if code == "ResourceNotFoundException" else AccountTokenError
@@ -128,4 +156,7 @@ def _token_problem(token: str) -> str | None:
         return "holds JSON; store the bare token"
     if len(token) > MAX_TOKEN_LENGTH or any(c.isspace() or not c.isprintable() for c in token):
         return "is not a single line without spaces"
+    if not token.isascii():
+        # An HTTP header carries only latin-1, and Postmark tokens are ASCII: typically curly quotes pasted along.
+        return "contains a non-ASCII character (quotes pasted around the token?)"
     return None

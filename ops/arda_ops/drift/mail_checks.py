@@ -13,7 +13,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from arda_ops.drift.checks import CheckContext, CheckResult, Target, Verdict, register_check
-from arda_ops.drift.probes import HostedZone, ProbeError
+from arda_ops.drift.probes import (
+    RECORDED_ID_NOT_OWNED,
+    RECORDED_ID_VISIBLE,
+    DomainLookup,
+    HostedZone,
+    ProbeError,
+)
 
 if TYPE_CHECKING:
     from arda_mail.placement import MailDomainPlacement, PartitionPlacement
@@ -27,6 +33,8 @@ CORPORATE_POSTMARK_ACCOUNT = "PostmarkProd"
 #: RFC 6376's fixed label between a DKIM selector and the signing domain.
 DKIM_LABEL = "_domainkey"
 _NONE = "(none)"
+#: The stack's Output with the Postmark domain ID ``Custom::PostmarkDomain`` registered (``template.yaml``).
+POSTMARK_DOMAIN_ID_OUTPUT = "PostmarkDomainId"
 
 
 # -- targets ---------------------------------------------------------------------------------------------------
@@ -120,9 +128,8 @@ def error_row(target: str, check: str, exc: BaseException) -> CheckResult:
     if isinstance(exc, _ExpectingError):
         expected, exc = exc.expected, exc.error
     if isinstance(exc, ProbeError):
-        return CheckResult(
-            target, check, expected, f"could not probe: {exc.detail}", Verdict.ERROR, _probe_fix(exc.probe), exc.probe
-        )
+        fix = exc.fix or _probe_fix(exc.probe)
+        return CheckResult(target, check, expected, f"could not probe: {exc.detail}", Verdict.ERROR, fix, exc.probe)
     detail = " ".join(str(exc).split())[:300] or type(exc).__name__
     return CheckResult(
         target,
@@ -193,24 +200,27 @@ _STACK_RECORD = (
 )
 
 
+def _reconcile(ctx: CheckContext) -> str:
+    """The command that makes every custom resource of the partition's stack re-assert what it owns."""
+    return f"`bin/deploy {ctx.target.name} --reconcile`"
+
+
 @register_check("postmark.domain", kinds=MAIL_KINDS)
 def postmark_domain(ctx: CheckContext) -> list[CheckResult]:
-    """The domain exists on the target's Postmark account under the placement function's name."""
+    """The domain exists on the target's Postmark account under the placement function's name.
+
+    When the account the token opens does not list the domain, the row tells apart a deleted domain from a
+    token of the other Postmark account (the domain then still exists, where this token cannot see it): see
+    :func:`_not_on_account`.
+    """
     mail = _mail(ctx)
     account = ctx.target.facts["postmark_account"]
     expected = f"{mail.postmark_domain_name} on {account}"
-    domain = _domain(ctx, expected)
+    with expecting(expected):
+        lookup = ctx.probes.postmark_lookup(ctx.target)
+    domain = lookup.domain
     if domain is None:
-        return _row(
-            ctx,
-            "postmark.domain",
-            expected,
-            f"no domain {mail.postmark_domain_name} on {account}",
-            False,
-            f"the Postmark domain was deleted (or never created) on {account}; a deploy without changes does not "
-            "notice: make CloudFormation replace Custom::PostmarkDomain (a changed property, or delete and re-deploy "
-            "the stack) so its Create registers the domain again, then its DKIM record set takes the new key",
-        )
+        return _not_on_account(ctx, expected, lookup)
     ok = domain.name.lower() == mail.postmark_domain_name
     return _row(
         ctx,
@@ -220,6 +230,110 @@ def postmark_domain(ctx: CheckContext) -> list[CheckResult]:
         ok,
         f"Postmark's domain is named {domain.name!r}: register {mail.postmark_domain_name} instead",
     )
+
+
+def _registry_domains() -> dict[str, str]:
+    """Postmark domain name → the Postmark account the registry puts it on (active partitions and Corporate)."""
+    from arda_mail.partitions import active_partition_names
+    from arda_mail.placement import corporate_mail_placement, partition_placement
+
+    names = {corporate_mail_placement().postmark_domain_name: CORPORATE_POSTMARK_ACCOUNT}
+    for name in active_partition_names():
+        placement = partition_placement(name)
+        names[placement.mail.postmark_domain_name] = placement.partition.postmark_account.value
+    return names
+
+
+def _recorded_domain_id(ctx: CheckContext) -> int | None:
+    """The domain ID the partition's stack recorded (its Output ``PostmarkDomainId``), when it can be read."""
+    if ctx.target.kind != PARTITION_MAIL:
+        return None
+    try:
+        info = ctx.probes.stack(ctx.target, _placement(ctx).stack_name)
+    except ProbeError:
+        return None  # stack.status reports an unreadable stack; this row goes on without the ID
+    value = info.outputs.get(POSTMARK_DOMAIN_ID_OUTPUT, "") if info else ""
+    return int(value) if value.isdigit() else None
+
+
+def _not_on_account(ctx: CheckContext, expected: str, lookup: DomainLookup) -> list[CheckResult]:
+    """The domain is not on the account the token opens: deleted there, or the token is another account's.
+
+    Postmark cannot say which account a token belongs to, but two answers can: ``GET /domains/{id}`` of the
+    domain the stack recorded (ErrorCode 513 means the domain exists on another account; 510 and 404 mean
+    "deleted or another account's"), and the other domains the token lists (domains the registry puts on the
+    other Postmark account prove the token is that account's; domains it puts on this account prove the token
+    is right). Re-registering the domain with another account's token would put it on the wrong account, so
+    only proof of the right token leads to the re-registration fix; otherwise the token source comes first.
+    """
+    mail = _mail(ctx)
+    account = str(ctx.target.facts["postmark_account"])
+    name = mail.postmark_domain_name
+    observed = f"no domain {name} on the account the token opens"
+    registry = _registry_domains()
+    listed = set(lookup.account_domains) - {name}
+    others = sorted(n for n in listed if registry.get(n) not in (None, account))
+    siblings = sorted(n for n in listed if registry.get(n) == account)
+    recorded = _recorded_domain_id(ctx)
+    with expecting(expected):
+        answer = ctx.probes.postmark_recorded_id(ctx.target, recorded) if recorded is not None else ""
+    source = ctx.probes.token_source(ctx.target)
+    right_token = ctx.probes.token_reference(ctx.target)
+    evidence = []
+    if answer == RECORDED_ID_NOT_OWNED:
+        evidence.append(f"Postmark answers ErrorCode 513 (owned by another account) for the stack's domain {recorded}")
+    if others:
+        holders = ", ".join(sorted({registry[n] for n in others}))
+        evidence.append(f"the token's account holds {', '.join(others)}, which the registry puts on {holders}")
+    if evidence and not siblings:
+        return _row(
+            ctx,
+            "postmark.domain",
+            expected,
+            f"{observed}: the token is another Postmark account's",
+            False,
+            f"{source} holds a token of another Postmark account, not {account}'s ({'; '.join(evidence)}). Do not "
+            f"re-create the domain: with this token it would be registered on the wrong account. Put {account}'s "
+            f"token back ({_token_repair(ctx, right_token)}), then run the check again",
+        )
+    if siblings or answer == RECORDED_ID_VISIBLE:
+        seen = f" (the same token sees {', '.join(siblings)} on {account})" if siblings else ""
+        return _row(
+            ctx,
+            "postmark.domain",
+            expected,
+            f"no domain {name} on {account}",
+            False,
+            f"the Postmark domain was deleted on {account}{seen}; a deploy without changes does not notice: "
+            + _re_register(ctx),
+        )
+    asked = f" (GET /domains/{recorded}, the stack's domain: not found)" if recorded is not None else ""
+    return _row(
+        ctx,
+        "postmark.domain",
+        expected,
+        observed,
+        False,
+        f"Postmark does not show {name} to the token from {source}{asked}. The likely cause is that token: one of "
+        f"another Postmark account. Compare it with {account}'s token ({right_token}); if they differ, put "
+        f"{account}'s token back ({_token_repair(ctx, right_token)}) and run the check again. Only if the token is "
+        f"{account}'s was the domain deleted on Postmark: then " + _re_register(ctx),
+    )
+
+
+def _token_repair(ctx: CheckContext, right_token: str) -> str:
+    if ctx.target.kind == PARTITION_MAIL:
+        return f"`bin/deploy {ctx.target.name}` writes the token from {right_token} into the account-token secret"
+    return f"use a token of {ctx.target.facts['postmark_account']}"
+
+
+def _re_register(ctx: CheckContext) -> str:
+    if ctx.target.kind == PARTITION_MAIL:
+        return (
+            f"{_reconcile(ctx)} makes Custom::PostmarkDomain register it again (a new domain ID and DKIM key, "
+            "which its DKIM record set then takes)"
+        )
+    return "register it again on that account (Postmark's console), then publish its DKIM key"
 
 
 @register_check("postmark.dkim-host", kinds=MAIL_KINDS)
@@ -372,8 +486,8 @@ def dns_delegation(ctx: CheckContext) -> list[CheckResult]:
     expected_label = f"the name servers of zone {mail.mail_domain}"
     with expecting(expected_label):
         if ctx.target.kind == PARTITION_MAIL:
-            zone: HostedZone | None = ctx.probes.hosted_zone(ctx.target, mail.mail_domain)
-            if zone is None:
+            zone, stale = _mail_zones(ctx, expected_label)
+            if zone is None and not stale:
                 return _row(
                     ctx,
                     "dns.delegation",
@@ -382,18 +496,36 @@ def dns_delegation(ctx: CheckContext) -> list[CheckResult]:
                     False,
                     f"the mail sub-zone is missing: deploy the stack ({_placement(ctx).stack_name})",
                 )
+            if zone is None:  # several zones of the name, and no stack export says which is the stack's
+                ids = ", ".join(z.id for z in stale)
+                return _row(
+                    ctx,
+                    "dns.delegation",
+                    expected_label,
+                    f"{len(stale)} public hosted zones named {mail.mail_domain}: {ids}",
+                    False,
+                    f"{len(stale)} public hosted zones named {mail.mail_domain} exist ({ids}) and no stack export "
+                    "says which is the mail zone: keep the one the partition's stack created (its MailZone "
+                    "resource), delete the others, and make the parent's delegation name the kept zone's servers",
+                )
             servers = list(zone.name_servers)
-            source = "Route 53"
+            source = f"Route 53, zone {zone.id}"
         else:
             servers = ctx.probes.ns(mail.mail_domain)
             source = "zone apex"
         expected = f"{_names(servers)} ({source})"
         delegated = ctx.probes.delegation(mail.mail_domain, mail.parent_zone_name)
+    owner = (
+        f"Custom::NsDelegation owns that record: {_reconcile(ctx)} makes it write the record again (a deploy "
+        "without changes does not), or "
+        if ctx.target.kind == PARTITION_MAIL
+        else ""
+    )
     if not delegated:
         fix = (
-            f"the parent zone {mail.parent_zone_name} has no NS record for {mail.mail_domain}: create it with the "
-            f"sub-zone's name servers ({_names(servers)}) in the Platform Root account; Custom::NsDelegation "
-            "writes it again only when CloudFormation updates it"
+            f"the parent zone {mail.parent_zone_name} has no NS record for {mail.mail_domain}, so nothing below it "
+            f"resolves: {owner}create it with the sub-zone's name servers ({_names(servers)}) in the Platform Root "
+            "account"
         )
         return _row(ctx, "dns.delegation", expected, f"no delegation in {mail.parent_zone_name}", False, fix)
     ok = sorted(delegated) == sorted(servers)
@@ -404,9 +536,26 @@ def dns_delegation(ctx: CheckContext) -> list[CheckResult]:
         f"{_names(delegated)} (in {mail.parent_zone_name})",
         ok,
         f"the parent zone {mail.parent_zone_name} delegates {mail.mail_domain} to other name servers (an old zone's?): "
-        f"UPSERT its NS record to {_names(servers)} in the Platform Root account (Custom::NsDelegation wrote it; a "
-        "deploy without changes does not rewrite it); if a stale duplicate hosted zone exists, delete it",
+        f"{owner}UPSERT its NS record to {_names(servers)} in the Platform Root account; if a stale duplicate hosted "
+        "zone exists, delete it (see stack.zone)",
     )
+
+
+def _mail_zones(ctx: CheckContext, expected: str) -> tuple[HostedZone | None, list[HostedZone]]:
+    """The partition's mail zone and any stale public zone of the same name.
+
+    With one zone of the name, that is the zone. With several, the stack's is the one its
+    ``PartitionMailZoneId`` export names (the others are stale: a leftover of an earlier stack, or one created
+    by hand); when the export cannot tell, the live zone is None and every zone is listed.
+    """
+    mail = _mail(ctx)
+    zones = ctx.probes.hosted_zones(ctx.target, mail.mail_domain)
+    if len(zones) <= 1:
+        return (zones[0] if zones else None), []
+    exported = _stack_exports(ctx, expected) or {}
+    exported_id = exported.get(_placement(ctx).exports.partition_mail_zone_id, "").rsplit("/", 1)[-1]
+    live = next((z for z in zones if z.id == exported_id), None)
+    return live, [z for z in zones if z is not live]
 
 
 def _txt_check(  # noqa: PLR0917
@@ -442,6 +591,48 @@ def dmarc_record(ctx: CheckContext) -> list[CheckResult]:
     """Exactly one DMARC record at the DMARC host, equal to the placement function's value."""
     mail = _mail(ctx)
     return _txt_check(ctx, "dns.dmarc", mail.dmarc_host, mail.dmarc_value, "v=dmarc1", "DMARC")
+
+
+@register_check("dns.dmarc-report-authorization", kinds=MAIL_KINDS)
+def dmarc_report_authorization(ctx: CheckContext) -> list[CheckResult]:
+    """The report domain authorizes DMARC reports about the mail domain (RFC 7489 section 7.1).
+
+    The DMARC record sends aggregate reports to a mailbox of another domain; a receiver sends them only after
+    finding a TXT record starting ``v=DMARC1`` at the name :func:`dmarc_report_authorization_host` gives (other TXT
+    records there are ignored). Without it the reports are silently dropped. A wildcard record for every domain
+    answers the same query (DNS wildcard synthesis), so either form passes.
+    See https://www.rfc-editor.org/rfc/rfc7489#section-7.1.
+    """
+    from arda_mail.placement import (
+        DMARC_REPORT_AUTHORIZATION_VALUE,
+        DMARC_REPORT_DOMAIN,
+        dmarc_report_authorization_host,
+    )
+
+    mail = _mail(ctx)
+    host = dmarc_report_authorization_host(mail.mail_domain)
+    expected = f'{host} TXT "{DMARC_REPORT_AUTHORIZATION_VALUE}"'
+    with expecting(expected):
+        records = ctx.probes.txt(host)
+    prefix = DMARC_REPORT_AUTHORIZATION_VALUE.lower()
+    authorizing = [r for r in records if r.replace(" ", "").lower().split(";")[0] == prefix]
+    if authorizing:
+        return _row(ctx, "dns.dmarc-report-authorization", expected, f"{host} TXT {authorizing[0]}", True)
+    observed = f"no {DMARC_REPORT_AUTHORIZATION_VALUE} record at {host}"
+    if records:
+        observed += " (other TXT: " + " | ".join(_ellipsis(r, 40) for r in records) + ")"
+    return _row(
+        ctx,
+        "dns.dmarc-report-authorization",
+        expected,
+        observed,
+        False,
+        f'publish the TXT record "{DMARC_REPORT_AUTHORIZATION_VALUE}" at {host} in the zone of '
+        f"{DMARC_REPORT_DOMAIN} (its DNS, not the partition's hosted zone), or once for every domain at "
+        f"{dmarc_report_authorization_host('*')}: {mail.dmarc_host} sends aggregate reports to "
+        f"{DMARC_REPORT_DOMAIN}, and receivers drop reports for {mail.mail_domain} until {DMARC_REPORT_DOMAIN} "
+        "authorizes them (RFC 7489 section 7.1)",
+    )
 
 
 @register_check("dns.dkim", kinds=MAIL_KINDS)
@@ -608,7 +799,9 @@ def stack_zone(ctx: CheckContext) -> list[CheckResult]:
     if exported is None:
         return _skipped(ctx, "stack.zone", expected_head, "the stack does not exist (see stack.status)")
     with expecting(expected_head):
-        zone = ctx.probes.hosted_zone(ctx.target, mail.mail_domain)
+        zone, stale = _mail_zones(ctx, expected_head)
+    if stale:
+        return _duplicate_zones(ctx, expected_head, zone, stale)
     zone_id = zone.id if zone else "(no such hosted zone)"
     expected = f"{expected_head}, {names.partition_mail_zone_id} = {zone_id}"
     got_name = exported.get(names.partition_mail_zone_name)
@@ -624,3 +817,36 @@ def stack_zone(ctx: CheckContext) -> list[CheckResult]:
         "delete a stale duplicate hosted zone"
     )
     return _row(ctx, "stack.zone", expected, observed, name_ok and id_ok, fix)
+
+
+def _duplicate_zones(
+    ctx: CheckContext, expected_head: str, live: HostedZone | None, stale: list[HostedZone]
+) -> list[CheckResult]:
+    """Two public hosted zones of the mail domain's name: drift whose fix names the stale one by its ID.
+
+    Route 53 deletes a hosted zone only once it holds nothing but its default SOA and NS record sets
+    (https://docs.aws.amazon.com/Route53/latest/APIReference/API_DeleteHostedZone.html), hence "move the
+    records first".
+    """
+    mail = _mail(ctx)
+    placement = _placement(ctx)
+    where = ctx.target.facts.get("infrastructure") or "the partition's account"
+    export = placement.exports.partition_mail_zone_id
+    every = ([live] if live else []) + stale
+    labels = [f"{z.id} (the stack's)" if z is live else z.id for z in every]
+    observed = f"{len(every)} public hosted zones named {mail.mail_domain}: " + ", ".join(labels)
+    stale_ids = ", ".join(z.id for z in stale)
+    if live is None:
+        fix = (
+            f"{len(every)} public hosted zones named {mail.mail_domain} exist in {where} ({stale_ids}) and the export "
+            f"{export} names none of them: find the stack's zone (its MailZone resource), then delete the others"
+        )
+    else:
+        fix = (
+            f"delete the stale hosted zone {stale_ids} in {where}: the stack's zone is {live.id} (its export "
+            f"{export}), and only that zone's name servers belong in the parent's delegation. Move any record the "
+            f"runtime wrote into {stale_ids} first (aws route53 list-resource-record-sets --hosted-zone-id "
+            f"{stale[0].id}); a hosted zone is deleted once it holds only its NS and SOA records "
+            f"(aws route53 delete-hosted-zone --id {stale[0].id})"
+        )
+    return _row(ctx, "stack.zone", f"{expected_head}, one public hosted zone of that name", observed, False, fix)

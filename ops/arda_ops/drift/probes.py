@@ -19,9 +19,10 @@ import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -38,12 +39,17 @@ DEFAULT_DNS_PORT = 53
 
 
 class ProbeError(Exception):
-    """A probe could not answer: ``probe`` names it (``dns 127.0.0.1:53``), ``detail`` says why."""
+    """A probe could not answer: ``probe`` names it (``dns 127.0.0.1:53``), ``detail`` says why.
 
-    def __init__(self, probe: str, detail: str) -> None:
+    ``fix`` is set when the probe knows the cause (a secret deleted, a zone the DNS server refuses): the row then
+    says what to do about that cause instead of the probe's generic advice (reachability, credentials).
+    """
+
+    def __init__(self, probe: str, detail: str, *, fix: str | None = None) -> None:
         super().__init__(f"{probe}: {detail}")
         self.probe = probe
         self.detail = detail
+        self.fix = fix
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,12 +170,26 @@ class DnsProbe:
         except dns.resolver.LifetimeTimeout:
             raise ProbeError(self.name, f"no answer for {name} {rtype} within {self.timeout:g} s") from None
         except dns.resolver.NoNameservers as exc:
+            if _refused(exc):
+                raise ProbeError(
+                    self.name, f"{name} {rtype}: the server answered REFUSED", fix=self._refused_fix(name)
+                ) from None
             raise ProbeError(self.name, f"{name} {rtype}: {_short(exc)}") from None
         except dns.exception.DNSException as exc:
             raise ProbeError(self.name, f"{name} {rtype}: {_short(exc)}") from None
         if answer.rrset is None:
             return []
         return list(answer.rrset)
+
+    def _refused_fix(self, name: str) -> str:
+        """REFUSED is an answer, not an outage: the server is up but will not answer for that name."""
+        where = f"the DNS server {self.resolver_endpoint}" if self.resolver_endpoint else "the system's resolver"
+        return (
+            f"{where} refused the query for {name} (rcode REFUSED): it is an authoritative server that does not "
+            "serve that name's zone, or a resolver that does not recurse for this runner. Point --dns-server at a "
+            "recursive resolver (or leave it unset for the system's resolvers), or serve the zone holding "
+            f"{name} from that server, then run the check again"
+        )
 
     def txt(self, name: str) -> list[str]:
         """The TXT records at ``name``, each with its character-strings joined (as DKIM/SPF readers do)."""
@@ -209,6 +229,7 @@ class DnsProbe:
 
         servers = self.parent_servers(parent_zone)
         failures: list[str] = []
+        refused = False
         for server in servers:
             query = dns.message.make_query(child, dns.rdatatype.NS)
             query.flags &= ~dns.flags.RD
@@ -222,10 +243,18 @@ class DnsProbe:
                 return []
             if rcode != dns.rcode.NOERROR:
                 failures.append(f"{server} answered {dns.rcode.to_text(rcode)}")
+                refused = refused or rcode == dns.rcode.REFUSED
                 continue
             return _delegation_from(response, child)
         probe = f"dns parent {parent_zone} ({', '.join(str(s) for s in servers)})"
-        raise ProbeError(probe, "; ".join(failures) or "no server answered")
+        fix = None
+        if refused:
+            fix = (
+                f"a name server asked for the parent zone {parent_zone} refused the query for {child} (rcode REFUSED): "
+                f"it does not serve {parent_zone}. Point --parent-dns-server at a server authoritative for "
+                f"{parent_zone} (or leave it unset: the zone's own name servers are found through the resolver)"
+            )
+        raise ProbeError(probe, "; ".join(failures) or "no server answered", fix=fix)
 
 
 def _delegation_from(response: dns.message.Message, child: str) -> list[str]:
@@ -236,6 +265,12 @@ def _delegation_from(response: dns.message.Message, child: str) -> list[str]:
             if rrset.rdtype == dns.rdatatype.NS and _canon(str(rrset.name)) == child:
                 return sorted(_canon(str(r.target)) for r in rrset)
     return []
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a dnspython ``NoNameservers`` failed because a server answered REFUSED (not a timeout or SERVFAIL)."""
+    errors = getattr(exc, "kwargs", {}).get("errors") or []
+    return any(len(error) > 3 and str(error[3]) == "REFUSED" for error in errors)
 
 
 def _canon(name: str) -> str:
@@ -254,6 +289,10 @@ class TokenProvider(Protocol):
 
     def token_for(self, target: Target) -> str: ...
 
+    def describe(self, target: Target) -> str:
+        """Where ``target``'s token comes from, for a fix to name (never the token)."""
+        ...
+
 
 class StaticTokens:
     """Tokens given in code, keyed by Postmark account name (the rehearsal and tests use this)."""
@@ -267,6 +306,9 @@ class StaticTokens:
             return self._tokens[account]
         except KeyError:
             raise ProbeError(f"token {target.name}", f"no token given for Postmark account {account}") from None
+
+    def describe(self, target: Target) -> str:
+        return f"the token given for {target.facts['postmark_account']}"
 
 
 class EnvTokens:
@@ -287,6 +329,9 @@ class EnvTokens:
         if not token:
             raise ProbeError(f"token {target.name}", f"environment variable {variable} is not set")
         return token
+
+    def describe(self, target: Target) -> str:
+        return f"environment variable {self.variable_for(target.facts['postmark_account'])}"
 
 
 class OpTokens:
@@ -323,6 +368,9 @@ class OpTokens:
             raise ProbeError(probe, f"`op read {reference}` returned nothing")
         return token
 
+    def describe(self, target: Target) -> str:
+        return f"1Password item {target.facts.get('op_reference') or '(none)'}"
+
 
 class SecretTokens:
     """The partition's account-token secret in Secrets Manager (its name from the placement function)."""
@@ -335,6 +383,9 @@ class SecretTokens:
         if not name:
             raise ProbeError(f"token {target.name}", "this target has no account-token secret; use --token-source")
         return self._aws.secret_string(target, name)
+
+    def describe(self, target: Target) -> str:
+        return f"the account-token secret {target.facts.get('token_secret_name') or '(none)'}"
 
 
 # -- AWS -------------------------------------------------------------------------------------------------------
@@ -387,6 +438,14 @@ class HostedZone:
     name_servers: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class StackInfo:
+    """What ``DescribeStacks`` says about a stack: its status and its Outputs (key → value)."""
+
+    status: str
+    outputs: Mapping[str, str]
+
+
 class AwsProbe:
     """CloudFormation exports and stack status, Route 53 zones and Secrets Manager, in a target's account."""
 
@@ -423,11 +482,11 @@ class AwsProbe:
         result: list[dict[str, str]] = self._call("cloudformation", target, list_all)
         return result
 
-    def stack_status(self, target: Target, stack_name: str) -> str | None:
-        """The stack's status, or None when no such stack exists."""
+    def stack(self, target: Target, stack_name: str) -> StackInfo | None:
+        """The stack's status and Outputs, or None when no such stack exists."""
         from botocore.exceptions import ClientError
 
-        def describe(client: Any) -> str | None:
+        def describe(client: Any) -> StackInfo | None:
             try:
                 stacks = client.describe_stacks(StackName=stack_name)["Stacks"]
             except ClientError as exc:
@@ -435,47 +494,113 @@ class AwsProbe:
                 if exc.response.get("Error", {}).get("Code") == "ValidationError" and "does not exist" in message:
                     return None
                 raise
-            return str(stacks[0]["StackStatus"]) if stacks else None
+            if not stacks:
+                return None
+            outputs = {str(o["OutputKey"]): str(o.get("OutputValue", "")) for o in stacks[0].get("Outputs", [])}
+            return StackInfo(str(stacks[0]["StackStatus"]), outputs)
 
-        status: str | None = self._call("cloudformation", target, describe)
-        return status
+        info: StackInfo | None = self._call("cloudformation", target, describe)
+        return info
 
-    def hosted_zone(self, target: Target, zone_name: str) -> HostedZone | None:
-        """The public hosted zone named ``zone_name`` with its name servers, or None."""
+    def hosted_zones(self, target: Target, zone_name: str) -> list[HostedZone]:
+        """Every public hosted zone named ``zone_name``, with its name servers (normally one; two is drift).
 
-        def find(client: Any) -> HostedZone | None:
+        ``ListHostedZonesByName`` lists zones in name order starting at ``zone_name``
+        (https://docs.aws.amazon.com/Route53/latest/APIReference/API_ListHostedZonesByName.html), so every zone
+        of that name is on the first page of 10 unless more than ten share it.
+        """
+
+        def find(client: Any) -> list[HostedZone]:
             page = client.list_hosted_zones_by_name(DNSName=zone_name, MaxItems="10")
             matches = [
                 z
                 for z in page.get("HostedZones", [])
                 if _canon(z["Name"]) == zone_name and not z.get("Config", {}).get("PrivateZone", False)
             ]
-            if not matches:
-                return None
-            if len(matches) > 1:
-                raise ProbeError(
-                    self.probe_name("route53", target),
-                    f"{len(matches)} public hosted zones are named {zone_name}: delete the stale one",
-                )
-            zone_id = str(matches[0]["Id"]).rsplit("/", 1)[-1]
-            servers = client.get_hosted_zone(Id=zone_id).get("DelegationSet", {}).get("NameServers", [])
-            return HostedZone(zone_id, zone_name, tuple(sorted(_canon(s) for s in servers)))
+            zones = []
+            for match in matches:
+                zone_id = str(match["Id"]).rsplit("/", 1)[-1]
+                servers = client.get_hosted_zone(Id=zone_id).get("DelegationSet", {}).get("NameServers", [])
+                zones.append(HostedZone(zone_id, zone_name, tuple(sorted(_canon(s) for s in servers))))
+            return zones
 
-        zone: HostedZone | None = self._call("route53", target, find)
-        return zone
+        zones: list[HostedZone] = self._call("route53", target, find)
+        return zones
 
     def secret_string(self, target: Target, secret_id: str) -> str:
+        from botocore.exceptions import ClientError
+
+        probe = self.probe_name("secretsmanager", target)
+
         def read(client: Any) -> str:
-            value = client.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")
+            try:
+                value = client.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")
+            except ClientError as exc:
+                _raise_for_missing_secret(exc, probe, secret_id, target)
+                raise
             return str(value.get("SecretString") or "")
 
         token: str = self._call("secretsmanager", target, read)
         if not token.strip():
-            raise ProbeError(self.probe_name("secretsmanager", target), f"secret {secret_id} is empty")
+            raise ProbeError(probe, f"secret {secret_id} is empty")
         return token.strip()
 
 
+def _raise_for_missing_secret(exc: Any, probe: str, secret_id: str, target: Target) -> None:
+    """A secret that is gone or scheduled for deletion is a finding with its own fix, not a credentials problem.
+
+    Secrets Manager answers ``ResourceNotFoundException`` for a secret that does not exist (deleted for good, or
+    never created), and ``InvalidRequestException`` for one scheduled for deletion; ``RestoreSecret`` cancels a
+    scheduled deletion (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_RestoreSecret.html,
+    https://docs.aws.amazon.com/botocore/latest/reference/services/secretsmanager/client/exceptions/InvalidRequestException.html).
+    """
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    message = " ".join(str(error.get("Message", "")).split())[:200]
+    where = " ".join(str(target.facts[k]) for k in ("infrastructure", "region") if target.facts.get(k))
+    where = where or "this account"
+    source = target.facts.get("op_reference") or "the partition's 1Password item"
+    if code == "InvalidRequestException" and "delet" in message.lower():
+        raise ProbeError(
+            probe,
+            f"secret {secret_id} is scheduled for deletion ({code}: {message})",
+            fix=(
+                f"the account-token secret {secret_id} in {where} was deleted (it is scheduled for deletion, so "
+                f"nothing can read the Postmark token: not this check, not the runtime, not Custom::PostmarkDomain): "
+                f"cancel the deletion with `aws secretsmanager restore-secret --secret-id {secret_id}` before its "
+                "recovery window ends, then run the check again"
+            ),
+        ) from None
+    if code == "ResourceNotFoundException":
+        raise ProbeError(
+            probe,
+            f"secret {secret_id} does not exist ({code})",
+            fix=(
+                f"the account-token secret {secret_id} is gone from {where} (deleted past its recovery window, "
+                "or never created): the stack retains that secret, so a deploy without changes does not bring it "
+                f"back. Re-create it under the same name with the token from {source} (aws secretsmanager "
+                "create-secret), and check that the stack's EmailPostmarkAccountTokenArn export names the new "
+                "secret's ARN (a re-created secret gets a new ARN suffix)"
+            ),
+        ) from None
+
+
 # -- Postmark --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DomainLookup:
+    """A domain looked up by name on the account a token opens, with what that token sees besides it."""
+
+    domain: PostmarkDomain | None
+    #: The names of every domain on the token's account (lower case): evidence of which account it is.
+    account_domains: tuple[str, ...] = ()
+
+
+#: How ``GET /domains/{id}`` answered for a domain ID the stack recorded but the token's account does not list.
+RECORDED_ID_NOT_OWNED = "not owned"  # ErrorCode 513: the domain exists on another account
+RECORDED_ID_NOT_FOUND = "not found"  # ErrorCode 510 or HTTP 404: deleted, or another account's (Postmark says either)
+RECORDED_ID_VISIBLE = "visible"
 
 
 class PostmarkProbe:
@@ -488,20 +613,47 @@ class PostmarkProbe:
     def probe_name(self, account: str) -> str:
         return f"postmark {account} ({self.api_url})"
 
-    def domain(self, account: str, token: str, name: str) -> PostmarkDomain | None:
+    def _client(self, token: str) -> Any:
         from arda_mail.deadline import Deadline
         from arda_mail.postmark.client import PostmarkClient
-        from arda_mail.postmark.errors import PostmarkAuthError, PostmarkError, PostmarkNotFound
+
+        return PostmarkClient(token, api_url=self.api_url, deadline=Deadline.after(self.timeout))
+
+    def lookup(self, account: str, token: str, name: str) -> DomainLookup:
+        """Page ``GET /domains`` for ``name`` (remembering every name listed), then ``GET /domains/{id}``."""
+        from arda_mail.postmark.errors import PostmarkDomainNotVisible
+
+        with self._errors(account), self._client(token) as client:
+            summaries = client.list_domains()
+            names = tuple(sorted(d.name.lower() for d in summaries))
+            summary = next((d for d in summaries if d.name.lower() == name), None)
+            if summary is None:
+                return DomainLookup(None, names)
+            try:
+                return DomainLookup(client.get_domain(summary.id), names)
+            except PostmarkDomainNotVisible:
+                return DomainLookup(None, names)  # deleted between the list and the read
+
+    def recorded_id(self, account: str, token: str, domain_id: int) -> str:
+        """How Postmark answers ``GET /domains/{domain_id}`` with this token (one of the ``RECORDED_ID_*``)."""
+        from arda_mail.postmark.errors import PostmarkDomainNotVisible, PostmarkNotOwned
+
+        with self._errors(account), self._client(token) as client:
+            try:
+                client.get_domain(domain_id)
+            except PostmarkNotOwned:
+                return RECORDED_ID_NOT_OWNED
+            except PostmarkDomainNotVisible:
+                return RECORDED_ID_NOT_FOUND
+            return RECORDED_ID_VISIBLE
+
+    @contextmanager
+    def _errors(self, account: str) -> Iterator[None]:
+        from arda_mail.postmark.errors import PostmarkAuthError, PostmarkError
 
         probe = self.probe_name(account)
         try:
-            with PostmarkClient(token, api_url=self.api_url, deadline=Deadline.after(self.timeout)) as client:
-                summary = client.find_domain_by_name(name)
-                if summary is None:
-                    return None
-                return client.get_domain(summary.id)
-        except PostmarkNotFound:
-            return None  # deleted between the list and the read
+            yield
         except PostmarkAuthError:
             raise ProbeError(probe, "the account token was rejected (ErrorCode 10): is it this account's?") from None
         except PostmarkError as exc:
@@ -560,15 +712,41 @@ class Probes:
         )
         return result
 
-    def postmark_domain(self, target: Target) -> PostmarkDomain | None:
-        """The target's Postmark domain (None: not on the account). The token is read first, on its own."""
+    def token_source(self, target: Target) -> str:
+        """Where the target's token came from (``the account-token secret …``), for a fix to name."""
+        describe = getattr(self.tokens, "describe", None)
+        return str(describe(target)) if describe is not None else "the configured token source"
+
+    @staticmethod
+    def token_reference(target: Target) -> str:
+        """Where the right token is kept: the registry's 1Password reference of the target."""
+        reference = target.facts.get("op_reference")
+        return str(reference) if reference else f"{target.facts['postmark_account']}'s token in 1Password"
+
+    def postmark_lookup(self, target: Target) -> DomainLookup:
+        """The target's Postmark domain looked up by name, and what else its token sees. The token is read first."""
         account = str(target.facts["postmark_account"])
-        name = str(target.facts["mail"].postmark_domain_name)
+        name = str(target.facts["mail"].postmark_domain_name).lower()
         token = self.token(target)
-        result: PostmarkDomain | None = self.memo.get(
-            ("postmark", account, name),
+        result: DomainLookup = self.memo.get(
+            ("postmark", target.name, name),
             self.postmark.probe_name(account),
-            lambda: self.postmark.domain(account, token, name),
+            lambda: self.postmark.lookup(account, token, name),
+        )
+        return result
+
+    def postmark_domain(self, target: Target) -> PostmarkDomain | None:
+        """The target's Postmark domain (None: not on the account the token opens)."""
+        return self.postmark_lookup(target).domain
+
+    def postmark_recorded_id(self, target: Target, domain_id: int) -> str:
+        """How the target's token sees a domain ID the stack recorded (``RECORDED_ID_*``)."""
+        account = str(target.facts["postmark_account"])
+        token = self.token(target)
+        result: str = self.memo.get(
+            ("postmark-id", target.name, domain_id),
+            self.postmark.probe_name(account),
+            lambda: self.postmark.recorded_id(account, token, domain_id),
         )
         return result
 
@@ -580,16 +758,21 @@ class Probes:
         )
         return result
 
-    def stack_status(self, target: Target, stack_name: str) -> str | None:
+    def stack(self, target: Target, stack_name: str) -> StackInfo | None:
         key = ("aws", "stack", target.facts.get("infrastructure"), target.facts.get("region"), stack_name)
-        result: str | None = self.memo.get(
-            key, self.aws.probe_name("cloudformation", target), lambda: self.aws.stack_status(target, stack_name)
+        result: StackInfo | None = self.memo.get(
+            key, self.aws.probe_name("cloudformation", target), lambda: self.aws.stack(target, stack_name)
         )
         return result
 
-    def hosted_zone(self, target: Target, zone_name: str) -> HostedZone | None:
+    def stack_status(self, target: Target, stack_name: str) -> str | None:
+        """The stack's status, or None when no such stack exists."""
+        info = self.stack(target, stack_name)
+        return info.status if info else None
+
+    def hosted_zones(self, target: Target, zone_name: str) -> list[HostedZone]:
         key = ("aws", "zone", target.facts.get("infrastructure"), zone_name)
-        result: HostedZone | None = self.memo.get(
-            key, self.aws.probe_name("route53", target), lambda: self.aws.hosted_zone(target, zone_name)
+        result: list[HostedZone] = self.memo.get(
+            key, self.aws.probe_name("route53", target), lambda: self.aws.hosted_zones(target, zone_name)
         )
         return result

@@ -16,16 +16,18 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from arda_mail.placement import ROOT_DELEGATION_ROLE_NAME, PartitionPlacement
+from arda_mail.placement import DMARC_REPORT_DOMAIN, ROOT_DELEGATION_ROLE_NAME, PartitionPlacement
 from arda_mail.txt_records import route53_txt_value
 from arda_ops.cfn_protocol import EventFactory, ResponseReceiver
 from arda_ops.dns_server import AuthoritativeDnsServer, RecordsDnsView, Route53Records
 from arda_ops.moto_world import MotoServer
-from arda_ops.route53_records import change_record_sets
+from arda_ops.route53_records import change_record_sets, report_authorization_records
 from postmark_emulator import PostmarkEmulator
 
 PARTITION_ACCOUNT = "123456789012"
 ROOT_ACCOUNT = "210987654321"
+#: Corporate's account: it holds the DMARC report domain's zone (outside every partition stack).
+CORPORATE_ACCOUNT = "310987654321"
 REGION = "us-east-1"
 HANDLER_KEY = "AKIAREHEARSALHANDLER"
 ALL_POSTMARK_ACCOUNTS = ("PostmarkNonProd", "PostmarkProd")
@@ -68,7 +70,13 @@ class World:
         self.secrets = self.moto.client("secretsmanager")
         self.cloudformation = self.moto.client("cloudformation")
         self.parent_dns = self._stack.enter_context(AuthoritativeDnsServer(Route53Records(self.root_route53)))
-        self.child_dns = self._stack.enter_context(AuthoritativeDnsServer(Route53Records(self.route53)))
+        # the record lookups also reach the DMARC report domain's zone, as a resolver would
+        self.corporate_route53 = self.moto.client(
+            "route53", credentials=self.moto.account_credentials(CORPORATE_ACCOUNT)
+        )
+        self.child_dns = self._stack.enter_context(
+            AuthoritativeDnsServer(Route53Records(self.route53, self.corporate_route53))
+        )
         view = RecordsDnsView(Route53Records(self.route53))
         self.tokens = {name: f"rehearsal-{name.lower()}-{uuid.uuid4().hex}" for name in ALL_POSTMARK_ACCOUNTS}
         self.postmark = self._stack.enter_context(PostmarkEmulator(self.tokens, dns_view=view))
@@ -110,6 +118,13 @@ class World:
             Name=self.placement.mail.parent_zone_name, CallerReference=uuid.uuid4().hex
         )
         self.parent_zone_id = zone["HostedZone"]["Id"].split("/")[-1]
+        self.create_report_domain()
+
+    def create_report_domain(self) -> None:
+        """The DMARC report domain's zone in Corporate's account, authorizing reports about the mail domain."""
+        zone = self.corporate_route53.create_hosted_zone(Name=DMARC_REPORT_DOMAIN, CallerReference=uuid.uuid4().hex)
+        records = report_authorization_records([self.placement.mail.mail_domain])
+        change_record_sets(self.corporate_route53, zone["HostedZone"]["Id"], "UPSERT", records, 3600)
 
     # -- what CloudFormation does itself --------------------------------------------------------------
     def create_zone_and_secrets(self, token_account: str) -> None:

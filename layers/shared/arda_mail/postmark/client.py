@@ -9,10 +9,11 @@ Behaviour that matters to a custom resource:
 * Everything is bounded by an optional :class:`~arda_mail.deadline.Deadline`: each attempt's timeout is cut
   to the time left, and a backoff or ``Retry-After`` that would end past the deadline fails at once with a
   clear :class:`~arda_mail.postmark.errors.PostmarkUnavailable` instead of sleeping through it.
-* ``POST /domains`` is retried too, on purpose: it is the one non-idempotent call, but a retry after Postmark
-  committed the first attempt answers ErrorCode 512, which :mod:`arda_mail.postmark.domain_service` resolves
-  by adopting the domain (paging ``GET /domains`` for its name). Not retrying would instead turn every lost
-  answer into a failed resource. ``POST …/rotatedkim`` is *not* retried (a retry after commit answers 505).
+* ``POST /domains`` is retried only when nothing was done: a connection never made, or 429 (refused before any
+  work, ``Retry-After`` honoured). Never after a read error or a 5xx: it is not idempotent, and whether an
+  attempt whose answer was lost committed is decided by :mod:`arda_mail.postmark.domain_service`, which looks
+  the name up before trying again (a blind retry would answer ErrorCode 512 and hide whose domain it is).
+  ``POST …/rotatedkim`` is not retried at all (a retry after commit answers 505).
 * The token never appears in ``repr()``, log lines or exception messages.
 
 A client is meant for one invocation: it is not thread-safe (the retry policy is set per request).
@@ -22,7 +23,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -31,7 +34,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
+from urllib3.exceptions import ConnectTimeoutError, InvalidHeader, MaxRetryError, NewConnectionError, ReadTimeoutError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util import Retry, Timeout
 
@@ -40,16 +43,18 @@ from arda_mail.postmark.errors import (
     CODE_BAD_TOKEN,
     CODE_DOMAIN_EXISTS,
     CODE_DOMAIN_NOT_FOUND,
+    CODE_DOMAIN_NOT_OWNED,
     PostmarkAlreadyExists,
     PostmarkAuthError,
     PostmarkError,
     PostmarkNotFound,
+    PostmarkNotOwned,
     PostmarkResponseError,
     PostmarkUnavailable,
     PostmarkValidationError,
-    one_line,
 )
 from arda_mail.postmark.models import DomainSummary, PostmarkDomain
+from arda_mail.reasons import one_line
 
 DEFAULT_API_URL = "https://api.postmarkapp.com"
 TOKEN_HEADER = "X-Postmark-Account-Token"  # noqa: S105 - a header name
@@ -59,6 +64,15 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: An attempt is not started (nor a retry slept for) with less time than this left before the deadline.
 MIN_ATTEMPT_S = 0.25
 USER_AGENT = "arda-mail-custom-resource"
+#: ErrorCodes that name one outcome whatever the HTTP status carrying them: Postmark's API overview answers business
+#: errors with 422 and an ErrorCode (510 "This domain was not found" in its error table) but also lists HTTP 404
+#: "Entity doesn't exist", and its table has 513 "You do not own this Domain"
+#: (https://postmarkapp.com/developer/api/overview#error-codes).
+_CLASS_BY_CODE: dict[int, type[PostmarkError]] = {
+    CODE_DOMAIN_NOT_FOUND: PostmarkNotFound,
+    CODE_DOMAIN_NOT_OWNED: PostmarkNotOwned,
+    CODE_DOMAIN_EXISTS: PostmarkAlreadyExists,
+}
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +152,26 @@ class _DeadlineRetry(Retry):
         fresh.deadline = self.deadline
         return fresh
 
+    def parse_retry_after(self, retry_after: str) -> float:
+        """urllib3's parse, made lenient: a fractional value is used rounded up, garbage falls back to the backoff.
+
+        RFC 9110 section 10.2.3 allows only an HTTP date or a non-negative integer of seconds; urllib3 raises
+        ``InvalidHeader`` for anything else (``"1.5"``), which would fail a request that only had to wait.
+        Returning 0 makes :meth:`sleep` use the exponential backoff instead, as if there were no header.
+        """
+        try:
+            return super().parse_retry_after(retry_after)
+        except InvalidHeader:
+            pass
+        try:
+            seconds = float(retry_after.strip())
+        except ValueError:
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds < 0:
+            logger.debug("ignoring an unusable Retry-After header %r; using the backoff", retry_after[:40])
+            return 0.0
+        return float(min(math.ceil(seconds), self.retry_after_max))
+
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         retry_after = self.get_retry_after(response) if self.respect_retry_after_header and response else None
         wait = retry_after if retry_after else self.get_backoff_time()
@@ -174,6 +208,15 @@ def _describe_failure(exc: requests.RequestException) -> str:
     if isinstance(reason, ConnectTimeoutError | requests.ConnectTimeout):
         return "no connection within the connect timeout"
     return f"could not connect ({type(reason).__name__})"
+
+
+_DOMAIN_PATH = re.compile(r"^/domains/(\d+)(?:/|$)")
+
+
+def _domain_id_in(path: str) -> int | None:
+    """The domain ID of a ``/domains/{id}…`` path (so an error can say which domain it was about)."""
+    match = _DOMAIN_PATH.match(path)
+    return int(match.group(1)) if match else None
 
 
 def _error_code(data: Any) -> int | None:
@@ -282,17 +325,20 @@ class PostmarkClient:
 
     # -- plumbing --------------------------------------------------------------------------------
     def _retry(self, *, allow_post: bool) -> _DeadlineRetry:
+        """The retry policy of one request. ``allow_post``: a POST whose outcome is known to be "not done" is
+        retried — a connection never made, or 429 (refused before any work) — but never after a read error or a
+        5xx, whose request may have committed (the caller settles those)."""
         policy = self.policy
         methods = {"GET", "PUT", "DELETE", "HEAD", "OPTIONS"} | ({"POST"} if allow_post else set())
         retry = _DeadlineRetry(
             total=policy.max_retries,
             connect=policy.max_retries,
-            read=policy.max_retries,
+            read=0 if allow_post else policy.max_retries,
             status=policy.max_retries,
             other=0,
             redirect=0,
             allowed_methods=frozenset(methods),
-            status_forcelist=RETRY_STATUSES,
+            status_forcelist=frozenset({429}) if allow_post else RETRY_STATUSES,
             backoff_factor=policy.backoff_factor,
             backoff_max=policy.backoff_max_s,
             backoff_jitter=policy.backoff_factor / 2,
@@ -354,13 +400,13 @@ class PostmarkClient:
             ) from exc
         elapsed_ms = (time.monotonic() - started) * 1000
         logger.debug("Postmark %s answered HTTP %s in %.0f ms", what, response.status_code, elapsed_ms)
-        return self._decode(response, what)
+        return self._decode(response, what, _domain_id_in(path))
 
     @property
     def _host(self) -> str:
         return urlsplit(self.api_url).netloc or self.api_url
 
-    def _decode(self, response: requests.Response, what: str) -> Any:
+    def _decode(self, response: requests.Response, what: str, domain_id: int | None = None) -> Any:
         status = response.status_code
         try:
             data: Any = response.json() if response.content else None
@@ -387,12 +433,25 @@ class PostmarkClient:
                 error_code=code,
                 http_status=status,
             )
-        if status == 422:
-            error_class: type[PostmarkError] = {
-                CODE_DOMAIN_NOT_FOUND: PostmarkNotFound,
-                CODE_DOMAIN_EXISTS: PostmarkAlreadyExists,
-            }.get(code if code is not None else -1, PostmarkValidationError)
+        error_class = _CLASS_BY_CODE.get(code) if code is not None else None
+        if error_class is not None:
             raise error_class(
+                f"Postmark {what}: {message or 'rejected'} (ErrorCode {code}, HTTP {status})",
+                error_code=code,
+                http_status=status,
+                domain_id=domain_id,
+            )
+        if status == 404 and code is not None:
+            # A Postmark JSON error under 404 is the overview's "Entity doesn't exist" (the domain is not there),
+            # not a wrong endpoint: a wrong host or path answers without a Postmark error body.
+            raise PostmarkNotFound(
+                f"Postmark {what}: {message or 'entity does not exist'} (ErrorCode {code}, HTTP 404)",
+                error_code=code,
+                http_status=status,
+                domain_id=domain_id,
+            )
+        if status == 422:
+            raise PostmarkValidationError(
                 f"Postmark {what}: {message or 'rejected'} (ErrorCode {code})", error_code=code, http_status=status
             )
         if status == 404:

@@ -1,49 +1,97 @@
-"""What ``Custom::PostmarkDomain`` does to Postmark, one function per lifecycle operation.
+"""What ``Custom::PostmarkDomain`` does to Postmark: create, update, delete, with exact ownership.
 
-* :func:`ensure_domain` (Create): ``POST /domains``; on ErrorCode 512 (the name exists on the account: made
-  by hand, or by an earlier attempt whose answer was lost) find it by paging ``GET /domains``, read it, and
-  fix its Return-Path with ``PUT /domains/{id}`` if it differs. Idempotent and safe to retry.
-* :func:`update_domain` (Update): a changed name, or a token that no longer sees the domain (another Postmark
-  account, or a domain deleted out of band), means replacement: :func:`ensure_domain` for the new properties,
-  returning a new ID (CloudFormation then deletes the old one with the old properties). Otherwise
-  ``GET /domains/{id}`` and, for a changed Return-Path, ``PUT /domains/{id}``. ``on_created`` tells the
-  caller the ID of a domain the replacement *created* (not adopted), so a failure after that point can remove
-  it (CloudFormation only hears of the old ID when an Update fails).
-* :func:`delete_domain` (Delete): ``DELETE /domains/{id}``; ErrorCode 510 (already gone) is success.
-* :func:`discard_created_domain`: the best-effort ``DELETE`` of a domain created by an Update that then failed.
+A resource deletes only a domain it created or explicitly took over (``TakeOverExisting``), and never leaves
+one it created behind, whatever the network did. Postmark cannot say who created a domain, so ownership is
+decided from what this resource saw and did, and recorded in the :mod:`~arda_mail.postmark.ownership` ledger:
 
-The functions take a ready :class:`~arda_mail.postmark.client.PostmarkClient` and return a
-:class:`DomainResult` whose :meth:`~DomainResult.attributes` are the resource's ``Fn::GetAtt`` values.
+* **Create** looks the name up first. Absent: the resource *claims* the name (its PhysicalResourceId becomes the
+  domain name while the outcome of its ``POST /domains`` is unknown), posts once, and on an unknown outcome (no
+  answer, 5xx, a 200 that is not JSON, the deadline) looks the name up again: present means its own POST
+  committed (the name was absent just before); absent means it did not, and it posts again. A ``512`` ("already
+  exists") right after a clean lookup means someone else won a race: not ours, and the claim is dropped. A
+  Create that fails while its claim stands answers with the claim, so the rollback's Delete finds the domain by
+  name and removes it. Present at the start: ours if the ledger says so (a duplicate delivery, or this
+  resource's earlier attempt), taken over if ``TakeOverExisting`` says so, otherwise the Create fails with a
+  Reason naming the domain and nothing is changed.
+* **Update** edits in place (``PUT /domains/{id}`` for a changed Return-Path). A changed name, or a domain the
+  token does not see (another Postmark account), means replacement: the Create logic for the new name,
+  answering a new PhysicalResourceId (CloudFormation deletes the old one during cleanup). A replacement that
+  fails removes what it created (including a POST whose outcome it never learnt) before answering, keeping
+  :data:`COMPENSATION_RESERVE_S` of the budget for that; the rollback of a replacement finds the original
+  domain in the ledger and takes it back.
+* **Delete** of a Postmark ID removes that domain (CloudFormation only ever holds IDs this resource answered,
+  i.e. domains it created or took over); a claimed name is resolved by lookup and removed unless the ledger
+  names another owner; anything else (crhelper's placeholder after a failed Create) needs no call. A domain
+  the token does not see is retried with the secret's previous token (a partition moved to the other account),
+  then counted as gone.
+
+Residual limit (README, "Ownership"): if another party registers the same name in the instant between this
+resource's lookup and a POST of its own whose outcome stays unknown, the domain is counted as this resource's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Protocol
 
+from arda_mail.deadline import Deadline
+from arda_mail.dns_names import domain_problem
 from arda_mail.placement import POSTMARK_RETURN_PATH_TARGET
-from arda_mail.postmark.errors import PostmarkAlreadyExists, PostmarkError, PostmarkNotFound, PostmarkResponseError
+from arda_mail.postmark.errors import (
+    PostmarkAlreadyExists,
+    PostmarkDomainNotVisible,
+    PostmarkError,
+    PostmarkResponseError,
+    PostmarkUnavailable,
+)
 from arda_mail.postmark.models import DomainSummary, PostmarkDomain
+from arda_mail.postmark.ownership import Ledger
 from arda_mail.txt_records import route53_txt_value
+
+if TYPE_CHECKING:
+    from arda_mail.postmark.client import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
-#: Called with the domain's ID as soon as it exists, before any further call that could fail.
-OnExists = Callable[[int], None]
-#: Called with the domain's ID right after ``POST /domains`` created it (never for an adopted domain).
-OnCreated = Callable[[int], None]
+#: POST attempts in one operation, each after a lookup showed the earlier one did not commit.
+MAX_CREATE_ATTEMPTS = 4
+#: Time a replacing Update keeps back from its POSTs to remove what it created if it then fails.
+COMPENSATION_RESERVE_S = 10.0
+#: Postmark IDs are 64-bit integers; a longer "ID" is not one (and would hit Python's int-parsing limit).
+MAX_ID_DIGITS = 19
+
+#: Called with the PhysicalResourceId the resource stands for at each step ("" drops a claim).
+OnProgress = Callable[[str], None]
 
 
 class DomainsApi(Protocol):
     """The part of :class:`~arda_mail.postmark.client.PostmarkClient` the service uses."""
+
+    deadline: Deadline | None
+    policy: RetryPolicy
 
     def find_domain_by_name(self, name: str) -> DomainSummary | None: ...
     def get_domain(self, domain_id: int) -> PostmarkDomain: ...
     def create_domain(self, name: str, return_path_domain: str) -> PostmarkDomain: ...
     def edit_domain(self, domain_id: int, return_path_domain: str) -> PostmarkDomain: ...
     def delete_domain(self, domain_id: int) -> None: ...
+
+
+class DomainNotOursError(PostmarkError):
+    """The domain exists but this resource neither created it nor was told to take it over."""
+
+
+@dataclass(frozen=True, slots=True)
+class DomainSpec:
+    """What the properties ask for."""
+
+    name: str
+    return_path_domain: str
+    take_over: bool = False
 
 
 def _bool(value: bool) -> str:
@@ -56,7 +104,8 @@ class DomainResult:
 
     domain: PostmarkDomain
     created: bool = False
-    adopted: bool = False
+    taken_over: bool = False
+    resumed: bool = False
     return_path_changed: bool = False
     replaced: bool = False
 
@@ -65,7 +114,7 @@ class DomainResult:
         return str(self.domain.id)
 
     def attributes(self) -> dict[str, str]:
-        """The resource's attributes (BRIEF 4.1), all strings."""
+        """The resource's attributes, all strings."""
         domain = self.domain
         if not domain.dkim_record_host or not domain.dkim_record_text:
             raise PostmarkResponseError(f"Postmark domain {domain.id} ({domain.name}) has no DKIM key to publish")
@@ -82,17 +131,18 @@ class DomainResult:
 
     @property
     def actions(self) -> list[str]:
-        """What was done: ``created``/``adopted``, ``return_path_changed``, ``replaced`` (empty: nothing)."""
+        """What was done (empty: nothing)."""
         flags = {
             "created": self.created,
-            "adopted": self.adopted,
+            "taken_over": self.taken_over,
+            "resumed": self.resumed,
             "return_path_changed": self.return_path_changed,
             "replaced": self.replaced,
         }
         return [name for name, done in flags.items() if done]
 
     def summary(self) -> dict[str, object]:
-        """For the log: what happened, without the key material (no key collides with LogRecord attributes)."""
+        """For the log: what happened, without the key material."""
         return {
             "domain_id": self.domain.id,
             "domain_name": self.domain.name,
@@ -101,137 +151,275 @@ class DomainResult:
         }
 
 
-def parse_physical_id(physical_id: str | None) -> int | None:
-    """The Postmark domain ID in a PhysicalResourceId, or None for anything else (crhelper's placeholder
-    after a failed Create, an empty ID)."""
-    if physical_id and physical_id.isascii() and physical_id.isdigit():
+def parse_physical_id(physical_id: object) -> int | None:
+    """The Postmark domain ID in a PhysicalResourceId, or None for anything else (a claim, crhelper's placeholder
+    after a failed Create, an empty or absurdly long ID)."""
+    if (
+        isinstance(physical_id, str)
+        and 0 < len(physical_id) <= MAX_ID_DIGITS
+        and physical_id.isascii()
+        and physical_id.isdigit()
+    ):
         return int(physical_id)
     return None
 
 
-def ensure_domain(
-    client: DomainsApi,
-    name: str,
-    return_path_domain: str,
-    *,
-    on_exists: OnExists | None = None,
-    on_created: OnCreated | None = None,
-) -> DomainResult:
-    """Create the domain, or adopt the one of that name already on the account; its Return-Path is fixed.
+def claimed_name(physical_id: object) -> str | None:
+    """The domain name a claim stands for (a PhysicalResourceId that is a canonical host name), else None.
+    crhelper's placeholders (``<stack>_<logical id>_<random>``) are never host names."""
+    if isinstance(physical_id, str) and parse_physical_id(physical_id) is None and domain_problem(physical_id) is None:
+        return physical_id
+    return None
 
-    ``on_exists`` is called as soon as the domain exists (created or adopted), ``on_created`` only when this
-    call's ``POST /domains`` created it. A domain adopted through ErrorCode 512 is never reported as created,
-    even when an earlier attempt of the same retried POST may have committed it: it may also have pre-existed.
-    """
+
+def names_a_domain(physical_id: object) -> bool:
+    """True for a Postmark ID or a claim: a PhysicalResourceId a Delete must act on."""
+    return parse_physical_id(physical_id) is not None or claimed_name(physical_id) is not None
+
+
+@contextlib.contextmanager
+def _reserving(client: DomainsApi, seconds: float) -> Iterator[None]:
+    """Run with ``seconds`` (at most a third of what is left) kept back from the client's deadline."""
+    original = client.deadline
+    if original is not None:
+        client.deadline = Deadline(original.at - min(seconds, original.remaining() / 3))
     try:
-        domain = client.create_domain(name, return_path_domain)
-    except PostmarkAlreadyExists:
-        found = client.find_domain_by_name(name)
-        if found is None:
-            raise PostmarkError(
-                f"Postmark says {name} already exists on this account but does not list it; retry later",
-                error_code=512,
-            ) from None
-        return _adopt(client, found.id, return_path_domain, on_exists)
-    if on_created is not None:
-        on_created(domain.id)
-    if on_exists is not None:
-        on_exists(domain.id)
-    if domain.return_path_domain != return_path_domain:  # not expected, but Postmark is the judge
-        domain = client.edit_domain(domain.id, return_path_domain)
-        return DomainResult(domain, created=True, return_path_changed=True)
-    return DomainResult(domain, created=True)
+        yield
+    finally:
+        client.deadline = original
 
 
-def _adopt(client: DomainsApi, domain_id: int, return_path_domain: str, on_exists: OnExists | None) -> DomainResult:
-    """Take over an existing domain of the name, fixing its Return-Path."""
-    if on_exists is not None:
-        on_exists(domain_id)
-    domain = client.get_domain(domain_id)
-    logger.info("adopting existing Postmark domain %s (%s)", domain.id, domain.name)
-    if domain.return_path_domain != return_path_domain:
-        domain = client.edit_domain(domain.id, return_path_domain)
-        return DomainResult(domain, adopted=True, return_path_changed=True)
-    return DomainResult(domain, adopted=True)
+def _fix_return_path(client: DomainsApi, domain: PostmarkDomain, spec: DomainSpec) -> tuple[PostmarkDomain, bool]:
+    if domain.return_path_domain == spec.return_path_domain:
+        return domain, False
+    return client.edit_domain(domain.id, spec.return_path_domain), True
 
 
-def _replace(
-    client: DomainsApi, name: str, return_path_domain: str, on_created: OnCreated | None = None
-) -> DomainResult:
-    """Create (or adopt) the replacement domain.
-
-    The name is looked up first: an existing domain is adopted without a ``POST``. If the name is free, whatever
-    this call ends up holding was made by this Update, even
-    when it is adopted through ErrorCode 512 after the answer to our own ``POST`` was lost, so ``on_created``
-    hears of it and a failure later in the Update removes it (CloudFormation never learns its ID). A domain that
-    already existed before the ``POST`` is adopted and never reported as created.
-    """
-    existing = client.find_domain_by_name(name)
-    if existing is not None:
-        result = _adopt(client, existing.id, return_path_domain, None)
-    else:
-        result = ensure_domain(client, name, return_path_domain, on_exists=on_created)
-    logger.info("replacement Postmark domain %s for %s", result.domain.id, name)
-    return DomainResult(
-        result.domain,
-        created=result.created,
-        adopted=result.adopted,
-        return_path_changed=result.return_path_changed,
-        replaced=True,
+def _post_once_known(client: DomainsApi, spec: DomainSpec) -> PostmarkDomain:
+    """``POST /domains`` until its outcome is known; returns the domain this resource created."""
+    unknown: PostmarkError | None = None
+    for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
+        if attempt > 1:  # the client's own backoff policy (RetryPolicy), never past the deadline
+            pause = min(client.policy.backoff_factor * 2 ** (attempt - 2), client.policy.backoff_max_s)
+            time.sleep(client.deadline.cap(pause) if client.deadline else pause)
+        try:
+            return client.create_domain(spec.name, spec.return_path_domain)
+        except PostmarkAlreadyExists:
+            if unknown is None:
+                raise DomainNotOursError(
+                    f"Postmark domain {spec.name} was registered by someone else while this resource was creating it "
+                    "(ErrorCode 512 right after a lookup found no such domain); nothing was changed. Find out who "
+                    "owns it, or set TakeOverExisting to true to take it over",
+                    error_code=512,
+                ) from None
+            logger.info("POST /domains answered 512 after an attempt with an unknown outcome: it committed")
+        except (PostmarkUnavailable, PostmarkResponseError) as exc:
+            if exc.http_status == 429:  # refused before any work (the client already honoured Retry-After)
+                raise
+            unknown = exc
+            logger.warning("POST /domains for %s: outcome unknown (%s); looking the name up", spec.name, exc)
+        try:
+            found = client.find_domain_by_name(spec.name)
+        except PostmarkError as lookup_failure:
+            logger.warning("could not look %s up after the POST: %s", spec.name, lookup_failure)
+            raise PostmarkUnavailable(
+                f"{unknown or 'POST /domains answered 512'}; could not check whether it committed (a rollback looks "
+                "again and removes the domain if it exists)"
+            ) from lookup_failure
+        if found is not None:
+            logger.info("Postmark domain %s (%s) exists after this resource's POST: it is ours", found.id, spec.name)
+            return client.get_domain(found.id)
+    raise PostmarkUnavailable(
+        f"{unknown}; {MAX_CREATE_ATTEMPTS} attempts, none committed (each checked by a lookup); retry later"
     )
 
 
-def update_domain(
+def _obtain(
     client: DomainsApi,
-    physical_id: str | None,
-    name: str,
-    return_path_domain: str,
-    *,
-    old_name: str | None,
-    on_created: OnCreated | None = None,
+    ledger: Ledger,
+    spec: DomainSpec,
+    on_progress: OnProgress,
+    on_created: Callable[[int], None] | None = None,
 ) -> DomainResult:
-    """Bring the domain in line with the new properties; ``replaced`` tells whether the ID changed.
-
-    ``on_created`` is called with the ID of a replacement domain right after ``POST /domains`` created it.
-    """
-    domain_id = parse_physical_id(physical_id)
-    if domain_id is None or (old_name is not None and old_name != name):
-        return _replace(client, name, return_path_domain, on_created)
+    """The Create logic (module docstring): an existing domain if it is ours to hold, else a new one."""
+    existing = client.find_domain_by_name(spec.name)
+    if existing is not None:
+        return _hold_existing(client, ledger, spec, existing.id, on_progress)
+    on_progress(spec.name)  # the claim: a failure from here on is resolved by name
     try:
-        domain = client.get_domain(domain_id)
-    except PostmarkNotFound:
-        logger.info("Postmark domain %s is not visible with this token: replacing it", domain_id)
-        return _replace(client, name, return_path_domain, on_created)
-    if domain.name.lower() != name:
-        return _replace(client, name, return_path_domain, on_created)
-    if domain.return_path_domain != return_path_domain:
-        return DomainResult(client.edit_domain(domain_id, return_path_domain), return_path_changed=True)
-    return DomainResult(domain)
+        domain = _post_once_known(client, spec)
+    except DomainNotOursError:
+        on_progress("")  # someone else's domain: the rollback must not touch it
+        raise
+    on_progress(str(domain.id))
+    if on_created is not None:
+        on_created(domain.id)
+    ledger.record(domain.id)
+    domain, changed = _fix_return_path(client, domain, spec)
+    return _publishable(DomainResult(domain, created=True, return_path_changed=changed))
 
 
-def delete_domain(client: DomainsApi, domain_id: int) -> bool:
-    """Delete the domain; False when it was already gone (ErrorCode 510), which is success too."""
+def _hold_existing(
+    client: DomainsApi, ledger: Ledger, spec: DomainSpec, domain_id: int, on_progress: OnProgress
+) -> DomainResult:
+    owner = ledger.owner_of(domain_id)
+    if owner is not None and owner != ledger.owner:
+        raise DomainNotOursError(
+            f"Postmark domain {spec.name} (ID {domain_id}) is held by another custom resource ({owner}); nothing was "
+            "changed. Delete that resource first",
+            domain_id=domain_id,
+        )
+    if owner is None and not spec.take_over:
+        raise DomainNotOursError(
+            f"Postmark domain {spec.name} (ID {domain_id}) already exists on this Postmark account and was not created "
+            "by this resource; nothing was changed. Set TakeOverExisting to true to take it over (a stack delete then "
+            "removes it), or delete it in Postmark",
+            domain_id=domain_id,
+        )
+    on_progress(str(domain_id))
+    if owner is None:
+        ledger.record(domain_id)
+        logger.info("taking over existing Postmark domain %s (%s): TakeOverExisting is true", domain_id, spec.name)
+    else:
+        logger.info("Postmark domain %s (%s) is already this resource's (an earlier attempt)", domain_id, spec.name)
+    domain, changed = _fix_return_path(client, client.get_domain(domain_id), spec)
+    return _publishable(
+        DomainResult(domain, taken_over=owner is None, resumed=owner is not None, return_path_changed=changed)
+    )
+
+
+def _publishable(result: DomainResult) -> DomainResult:
+    """``result`` once its attributes are known to be complete: checked here, inside the operation, so a domain
+    without a DKIM key to publish fails the step that made it (and is cleaned up), not the handler afterwards."""
+    result.attributes()
+    return result
+
+
+def create_domain(client: DomainsApi, ledger: Ledger, spec: DomainSpec, on_progress: OnProgress) -> DomainResult:
+    """Create: ``on_progress`` hears the PhysicalResourceId to answer with if the Create fails at that point."""
+    return _obtain(client, ledger, spec, on_progress)
+
+
+def update_domain(
+    client: DomainsApi, ledger: Ledger, physical_id: str | None, spec: DomainSpec, *, old_name: str | None
+) -> DomainResult:
+    """Update in place, or replace (module docstring); ``replaced`` says whether the ID changed."""
+    domain_id = parse_physical_id(physical_id)
+    if domain_id is not None and (old_name is None or old_name == spec.name):
+        try:
+            domain: PostmarkDomain | None = client.get_domain(domain_id)
+        except PostmarkDomainNotVisible:
+            logger.info("Postmark domain %s is not visible with this token: replacing it", domain_id)
+            domain = None
+        if domain is not None and domain.name.lower() == spec.name:
+            if ledger.owner_of(domain_id) is None:
+                ledger.record(domain_id)  # held since before the ledger existed
+            domain, changed = _fix_return_path(client, domain, spec)
+            return DomainResult(domain, return_path_changed=changed)
+    return _replace(client, ledger, spec)
+
+
+def _replace(client: DomainsApi, ledger: Ledger, spec: DomainSpec) -> DomainResult:
+    steps: list[str] = []
+    created: list[int] = []
+    try:
+        with _reserving(client, COMPENSATION_RESERVE_S):
+            result = _obtain(client, ledger, spec, steps.append, created.append)
+    except Exception:
+        # A failed Update answers with the old PhysicalResourceId: CloudFormation never hears of a domain made
+        # here, so nothing else would ever remove it.
+        claim_pending = bool(steps) and steps[-1] == spec.name
+        for domain_id in created:
+            discard_domain(client, ledger, domain_id)
+        if claim_pending and not created:
+            _discard_claimed(client, ledger, spec.name)
+        raise
+    logger.info("replacement Postmark domain %s for %s", result.domain.id, spec.name)
+    return replace(result, replaced=True)
+
+
+def discard_domain(client: DomainsApi, ledger: Ledger, domain_id: int) -> bool:
+    """Best effort: delete a domain this failed operation created. Never raises (the original failure is what
+    the Reason must say); a failure is logged with the ID to delete by hand."""
     try:
         client.delete_domain(domain_id)
-    except PostmarkNotFound:
-        logger.info("Postmark domain %s is already gone", domain_id)
-        return False
-    return True
-
-
-def discard_created_domain(client: DomainsApi, domain_id: int) -> bool:
-    """Best effort, after a failed replacing Update: delete the domain it created, which CloudFormation never
-    heard of (a failed Update answers with the old PhysicalResourceId). True when it is gone; never raises
-    (the original failure is what the Reason must say), a failure is logged with the ID to delete by hand."""
-    try:
-        delete_domain(client, domain_id)
+    except PostmarkDomainNotVisible:
+        pass
     except Exception as exc:  # best effort: the caller re-raises the original failure
-        logger.warning(
-            "could not delete Postmark domain %s, created by this failed update (%s); the next attempt adopts it "
-            "(ErrorCode 512), or delete it by hand",
+        logger.error(
+            "could not delete Postmark domain %s, created by this failed operation (%s): delete it by hand",
             domain_id,
             exc,
         )
         return False
-    logger.info("deleted Postmark domain %s, created by this failed update", domain_id)
+    ledger.release(domain_id)
+    logger.info("deleted Postmark domain %s, created by this failed operation", domain_id)
     return True
+
+
+def _discard_claimed(client: DomainsApi, ledger: Ledger, name: str) -> None:
+    try:
+        found = client.find_domain_by_name(name)
+    except Exception as exc:  # best effort
+        logger.error(
+            "could not find out whether this failed operation's POST created Postmark domain %s (%s): check the "
+            "account and delete it by hand if it exists",
+            name,
+            exc,
+        )
+        return
+    if found is not None and ledger.owner_of(found.id) in (None, ledger.owner):
+        discard_domain(client, ledger, found.id)
+
+
+def delete_domain(client: DomainsApi, ledger: Ledger, physical_id: str | None) -> str:
+    """Delete what ``physical_id`` stands for with this client's token; returns the outcome for the log.
+
+    Raises :class:`PostmarkDomainNotVisible` when the token does not see the domain, so the caller can try the
+    secret's previous token."""
+    domain_id = parse_physical_id(physical_id)
+    if domain_id is None:
+        name = claimed_name(physical_id)
+        if name is None:
+            return "nothing_to_delete"
+        found = client.find_domain_by_name(name)
+        if found is None:
+            return "claim_never_created"
+        owner = ledger.owner_of(found.id)
+        if owner not in (None, ledger.owner):
+            logger.warning("Postmark domain %s (%s) is held by %s: left alone", found.id, name, owner)
+            return "held_by_another_resource"
+        domain_id = found.id
+    client.delete_domain(domain_id)
+    ledger.release(domain_id)
+    return "deleted"
+
+
+class TokenAccess(Protocol):
+    """Runs an operation with a client for the secret's current token, or for its previous one
+    (:class:`arda_mail.postmark.access.PostmarkAccess`)."""
+
+    def run[T](self, operation: Callable[[DomainsApi], T]) -> T: ...
+    def run_with_previous[T](self, operation: Callable[[DomainsApi], T]) -> T | None: ...
+
+
+def retire_domain(access: TokenAccess, ledger: Ledger, physical_id: str | None) -> str:
+    """Delete: with the current token, then, when it does not see the domain, with the secret's previous token
+    (after a move to the other Postmark account the old domain is on the old account, whose token the secret
+    kept as ``AWSPREVIOUS``). A domain neither token sees is gone: success."""
+    if not names_a_domain(physical_id):
+        return "nothing_to_delete"
+    try:
+        return access.run(lambda client: delete_domain(client, ledger, physical_id))
+    except PostmarkDomainNotVisible as exc:
+        logger.info("Postmark domain not visible with the current token (%s); trying the previous token", exc)
+    try:
+        outcome = access.run_with_previous(lambda client: delete_domain(client, ledger, physical_id))
+    except PostmarkDomainNotVisible:
+        outcome = None
+    if outcome is None:
+        domain_id = parse_physical_id(physical_id)
+        if domain_id is not None:
+            ledger.release(domain_id)
+        return "already_gone"
+    return f"{outcome}_with_previous_token"

@@ -3,6 +3,10 @@
 Postmark only re-checks DNS when asked (``PUT /domains/{id}/verifyDkim`` and ``…/verifyReturnPath``), so polling
 repeats those calls, skipping a check once it passed. The wait is bounded twice: by ``max_wait_s`` and by the
 function's :class:`~arda_mail.deadline.Deadline`, whichever comes first, and never sleeps past either.
+
+Errors are not caught here. A domain the token does not see (ErrorCode 510 under 422 or 404, 513, or a 404 with a
+Postmark body: :class:`~arda_mail.postmark.errors.PostmarkDomainNotVisible`) is never retried, and the handler's
+``explained_failures`` turns it into a Reason naming the token's secret, the likeliest cause.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Lambda function of ``Custom::NsDelegation`` (entry point ``app.handler``)."""

@@ -1,0 +1,126 @@
+"""Which Postmark domains a custom resource owns, recorded as tags of the account-token secret.
+
+Postmark domains carry no tags and no free-form field, so Postmark alone cannot say who registered a domain: by
+hand in the console, by the old pre-deploy CLI, by another stack, or by this resource in an earlier attempt whose
+answer was lost. Yet that is exactly what a Delete, a retried Create and the rollback of a replacing Update must
+know (a resource deletes only what it created or explicitly took over). The record lives next to the token that
+controls those domains: one tag per owned domain on the account-token secret,
+``arda-mail:postmark-domain:<domain ID>`` = ``<stack name>/<logical resource ID>``.
+
+* Postmark domain IDs are global and never reused, so the key needs no account name and survives a partition's
+  move to the other Postmark account.
+* ``TagResource`` and ``UntagResource`` are idempotent, so a retried or duplicated operation records the same
+  entry again without harm; an entry left behind for a domain that is gone is harmless.
+* A secret holds at most 50 tags (Secrets Manager quotas); a resource holds one entry, two during a replacement.
+
+The function's role needs ``secretsmanager:DescribeSecret``, ``TagResource`` and ``UntagResource`` on the
+secret (``template.yaml``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from arda_mail.deadline import Deadline
+
+TAG_PREFIX = "arda-mail:postmark-domain:"
+MAX_TAG_VALUE = 256
+
+logger = logging.getLogger(__name__)
+
+
+class OwnershipError(RuntimeError):
+    """The ownership record could not be read or written (the message names the secret, never its value)."""
+
+
+class Ledger(Protocol):
+    """What the domain service needs to know and record about ownership."""
+
+    @property
+    def owner(self) -> str: ...
+    def owner_of(self, domain_id: int) -> str | None: ...
+    def record(self, domain_id: int) -> None: ...
+    def release(self, domain_id: int) -> None: ...
+
+
+def owner_name(stack_id: str, logical_id: str) -> str:
+    """``<stack name>/<logical ID>`` from CloudFormation's event fields; hashed when it would not fit a tag value."""
+    from arda_mail.aws_sessions import stack_name_from_id
+
+    value = f"{stack_name_from_id(stack_id)}/{logical_id}"
+    if len(value) <= MAX_TAG_VALUE:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+    return f"{value[: MAX_TAG_VALUE - 17]}~{digest}"
+
+
+def tag_key(domain_id: int) -> str:
+    return f"{TAG_PREFIX}{int(domain_id)}"
+
+
+@dataclass
+class SecretTagLedger:
+    """The ledger in the tags of ``secret_arn``, for the resource ``owner``; tags are read once per invocation.
+
+    Calls are bounded like every AWS call of the handlers (:func:`arda_mail.aws_sessions.client_config`)."""
+
+    secret_arn: str
+    owner: str
+    deadline: Deadline
+    client: Any = None
+    _tags: dict[str, str] | None = None
+
+    def _secrets(self) -> Any:
+        if self.client is None:
+            import boto3
+
+            from arda_mail.aws_sessions import client_config
+
+            self.client = boto3.client("secretsmanager", config=client_config(self.deadline))
+        return self.client
+
+    def _read(self) -> dict[str, str]:
+        if self._tags is None:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            try:
+                answer = self._secrets().describe_secret(SecretId=self.secret_arn)
+            except (BotoCoreError, ClientError) as exc:
+                raise OwnershipError(f"could not read the ownership tags of secret {self.secret_arn}: {exc}") from None
+            self._tags = {tag["Key"]: tag["Value"] for tag in answer.get("Tags", []) if "Key" in tag}
+        return self._tags
+
+    def owner_of(self, domain_id: int) -> str | None:
+        """The resource recorded as the domain's owner, or None when no resource of this project claims it."""
+        return self._read().get(tag_key(domain_id))
+
+    def record(self, domain_id: int) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = tag_key(domain_id)
+        try:
+            self._secrets().tag_resource(SecretId=self.secret_arn, Tags=[{"Key": key, "Value": self.owner}])
+        except (BotoCoreError, ClientError) as exc:
+            raise OwnershipError(
+                f"could not record Postmark domain {domain_id} as owned by {self.owner} on secret {self.secret_arn}: "
+                f"{exc}"
+            ) from None
+        if self._tags is not None:
+            self._tags[key] = self.owner
+        logger.info("recorded Postmark domain %s as owned by %s", domain_id, self.owner)
+
+    def release(self, domain_id: int) -> None:
+        """Best effort: a stale entry names a domain that no longer exists, which harms nothing."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = tag_key(domain_id)
+        try:
+            self._secrets().untag_resource(SecretId=self.secret_arn, TagKeys=[key])
+        except (BotoCoreError, ClientError) as exc:
+            logger.warning("could not remove the ownership tag %s from secret %s: %s", key, self.secret_arn, exc)
+            return
+        if self._tags is not None:
+            self._tags.pop(key, None)
