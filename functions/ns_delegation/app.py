@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import Logger
 
 from arda_mail.aws_sessions import AwsClients, Caller, role_session_name
 from arda_mail.cfn import event_summary, new_resource_helper

@@ -34,15 +34,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from arda_mail.accounts import (
+from arda_mail.partitions import SuspendedPartitionError, UnknownPartitionError, get_partition, postmark_token_reference
+from arda_ops import samconfig
+from arda_ops.accounts import (
     AccountsConfigError,
     is_placeholder_zone_id,
     mail_root_zone_id,
     partition_account,
     platform_root_account,
 )
-from arda_mail.partitions import SuspendedPartitionError, UnknownPartitionError, get_partition, postmark_token_reference
-from arda_ops import samconfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Another samconfig file to check and deploy with (tests, or an operator's scratch copy); default the repo's.

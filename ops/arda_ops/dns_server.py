@@ -42,7 +42,8 @@ from dnslib import AAAA, CNAME, MX, NS, QTYPE, RCODE, RR, SOA, TXT, A, DNSHeader
 from dnslib.server import DNSHandler, DNSLogger, DNSServer
 
 from arda_mail.dns_names import relative
-from arda_mail.txt_records import parse_route53_txt, route53_txt_value
+from arda_mail.txt_records import route53_txt_value
+from arda_ops.txt_values import parse_route53_txt
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import tomlkit
 
-from arda_mail.accounts import account_for, mail_root_zone_id, partition_account, platform_root_account
 from arda_mail.partitions import active_partitions
 from arda_mail.placement import ROOT_DELEGATION_ROLE_NAME, ROOT_STACK_NAME, partition_placement
+from arda_ops.accounts import account_for, mail_root_zone_id, partition_account, platform_root_account
 
 SAMCONFIG = Path(__file__).resolve().parents[2] / "samconfig.toml"
 PARTITION_CAPABILITIES = "CAPABILITY_IAM CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND"

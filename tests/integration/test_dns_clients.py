@@ -52,8 +52,8 @@ def loopback():
     for logger in quiet.values():
         logger.setLevel(logging.INFO)
     try:
-        with loopback_services(TOKENS) as services:
-            yield services
+        with loopback_services(TOKENS) as loopback:
+            yield loopback
     finally:
         for name, logger in quiet.items():
             logger.setLevel(levels[name])
@@ -62,7 +62,7 @@ def loopback():
 @pytest.fixture
 def key_bits(loopback):
     """The size of the DKIM keys the emulator hands out (1024 by default); restored afterwards."""
-    emulator = loopback[0].emulator
+    emulator = loopback.postmark
     saved = emulator.settings()["dkim_key_bits"]
     yield lambda bits: emulator.configure(dkim_key_bits=bits)
     emulator.configure(dkim_key_bits=saved)
@@ -70,8 +70,7 @@ def key_bits(loopback):
 
 @pytest.fixture
 def world(loopback):
-    services, zone_dns, parent_dns = loopback
-    return build_world(services, ["dev"], zone_dns, parent_dns)
+    return build_world(loopback, ["dev"])
 
 
 @pytest.fixture
@@ -145,11 +144,10 @@ def test_checkdmarc_warns_like_the_drift_check_when_the_report_domain_does_not_a
 def test_dkimpy_loads_postmarks_key_from_the_published_record(loopback, key_bits, bits, monkeypatch):
     """Postmark's key as the stack publishes it (DkimRecordValue: one record, ≤255-octet strings)."""
     key_bits(bits)
-    services, zone_dns, parent_dns = loopback
-    world = build_world(services, ["dev"], zone_dns, parent_dns)
+    world = build_world(loopback, ["dev"])
     domain = world.postmark_domain("dev")
     host, value = domain["DKIMHost"], domain["DKIMTextValue"]
-    _use_loopback(monkeypatch, zone_dns.port)
+    _use_loopback(monkeypatch, world.zone_dns.port)
 
     answer = dns.resolver.resolve(host, "TXT")
     (record,) = list(answer)  # ONE record …

@@ -42,8 +42,8 @@ def loopback():
     for logger in quiet.values():
         logger.setLevel(logging.INFO)
     try:
-        with loopback_services(TOKENS) as services:
-            yield services
+        with loopback_services(TOKENS) as loopback:
+            yield loopback
     finally:
         for name, logger in quiet.items():
             logger.setLevel(levels[name])
@@ -51,8 +51,7 @@ def loopback():
 
 @pytest.fixture
 def world(loopback):
-    services, zone_dns, parent_dns = loopback
-    return build_world(services, ["dev"], zone_dns, parent_dns)
+    return build_world(loopback, ["dev"])
 
 
 def _only_drift(report: DriftReport) -> list[tuple[str, str]]:
@@ -61,15 +60,14 @@ def _only_drift(report: DriftReport) -> list[tuple[str, str]]:
 
 def _postmark(world, partition="dev") -> PostmarkClient:
     account = partition_placement(partition).partition.postmark_account.value
-    return PostmarkClient(TOKENS[account], api_url=world.services.emulator.url)
+    return PostmarkClient(TOKENS[account], api_url=world.emulator.url)
 
 
 # -- healthy -------------------------------------------------------------------------------------------------
 
 
 def test_every_active_partition_and_corporate_healthy_is_clean(loopback):
-    services, zone_dns, parent_dns = loopback
-    world = build_world(services, ALL, zone_dns, parent_dns, corporate=True)
+    world = build_world(loopback, ALL, corporate=True)
     started = time.monotonic()
     report = world.run()  # tokens from each partition's account-token secret in (moto's) Secrets Manager
     elapsed = time.monotonic() - started
@@ -81,8 +79,8 @@ def test_every_active_partition_and_corporate_healthy_is_clean(loopback):
     assert {"postmark.domain", "dns.delegation", "dns.dkim", "dns.return-path", "stack.exports"} <= checks
     corporate_checks = {r.check for r in report.results if r.target == "corporate"}
     assert not any(c.startswith("stack.") for c in corporate_checks)  # Corporate has no partition stack
-    assert zone_dns.queries  # the answers really came over DNS
-    assert parent_dns.queries
+    assert world.zone_dns.queries  # the answers really came over DNS
+    assert world.parent_dns.queries
 
 
 # -- each kind of drift ----------------------------------------------------------------------------------------
@@ -144,7 +142,7 @@ def test_delegation_pointing_at_old_name_servers(world):
 
 def test_delegation_missing_from_the_parent(world):
     mail = partition_placement("dev").mail
-    root = world.services.root_client("route53")
+    root = world.root_client("route53")
     rrsets = root.list_resource_record_sets(HostedZoneId=world.parent_zone_id)["ResourceRecordSets"]
     ns = next(r for r in rrsets if r["Type"] == "NS" and r["Name"].rstrip(".") == mail.mail_domain)
     root.change_resource_record_sets(
@@ -161,8 +159,7 @@ def test_delegation_missing_from_the_parent(world):
 def test_postmark_domain_deleted(loopback):
     """stage shares dev's Postmark account: the token sees stage's domain, so it is the right token and dev's
     domain was deleted; the fix is the reconcile that makes Custom::PostmarkDomain register it again."""
-    services, zone_dns, parent_dns = loopback
-    world = build_world(services, ["dev", "stage"], zone_dns, parent_dns)
+    world = build_world(loopback, ["dev", "stage"])
     domain = world.postmark_domain("dev")
     with _postmark(world) as client:
         client.delete_domain(domain["ID"])
@@ -234,7 +231,7 @@ def test_pending_rotation_then_revoked_key_still_in_dns(world):
     revoked = report.find("dev", "postmark.revoked-key")
     assert revoked.verdict is Verdict.OK
     assert "not yet safe to remove" in revoked.observed
-    world.services.emulator.api.mark_revoked_key_safe(domain["ID"])
+    world.emulator.api.mark_revoked_key_safe(domain["ID"])
     revoked = world.run().find("dev", "postmark.revoked-key")
     assert revoked.verdict is Verdict.DRIFT
     assert f"delete the TXT record at {domain['DKIMHost']}" in revoked.fix
@@ -253,7 +250,7 @@ def test_export_renamed(world):
 
 def test_stack_deleted(world):
     placement = partition_placement("dev")
-    world.services.client("cloudformation").delete_stack(StackName=placement.stack_name)
+    world.client("cloudformation").delete_stack(StackName=placement.stack_name)
     report = world.run()
     assert report.find("dev", "stack.status").verdict is Verdict.DRIFT
     assert "sam deploy --config-env dev" in report.find("dev", "stack.status").fix
@@ -313,7 +310,7 @@ def test_two_hosted_zones_with_the_partition_name_is_drift_naming_the_stale_one(
 @pytest.fixture
 def emulator_variant(loopback):
     """Change how the emulator answers for a domain the token does not see; restored afterwards."""
-    emulator = loopback[0].emulator
+    emulator = loopback.postmark
     saved = {k: emulator.settings()[k] for k in ("foreign_domain_code", "missing_domain_status")}
     yield emulator.configure
     emulator.configure(**saved)
@@ -332,11 +329,10 @@ def test_token_of_the_other_postmark_account_in_the_secret(loopback, emulator_va
     """dev's secret holds PostmarkProd's token: the domain is there, on PostmarkNonProd; the row names the secret
     and never says to re-create the domain (that would register it on the wrong account)."""
     foreign_code, missing_status, partitions, evidence = variant
-    services, zone_dns, parent_dns = loopback
-    world = build_world(services, partitions, zone_dns, parent_dns)
+    world = build_world(loopback, partitions)
     emulator_variant(foreign_domain_code=foreign_code, missing_domain_status=missing_status)
     secret = partition_placement("dev").account_token_secret_name
-    services.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=TOKENS["PostmarkProd"])
+    loopback.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=TOKENS["PostmarkProd"])
     report = world.run(partitions=("dev",))
     assert report.exit_code == EXIT_DRIFT, report.render_table()
     row = report.find("dev", "postmark.domain")
@@ -354,11 +350,10 @@ def test_token_of_the_other_postmark_account_in_the_secret(loopback, emulator_va
 def test_token_not_seeing_the_domain_without_evidence_names_the_token_first(loopback, emulator_variant):
     """510 for the stack's domain and nothing else on the token's account: deleted or another account's token.
     The token is the likely cause and comes first; re-registering only once the token is confirmed."""
-    services, zone_dns, parent_dns = loopback
-    world = build_world(services, ["dev"], zone_dns, parent_dns)
+    world = build_world(loopback, ["dev"])
     emulator_variant(foreign_domain_code=510)
     secret = partition_placement("dev").account_token_secret_name
-    services.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=TOKENS["PostmarkProd"])
+    loopback.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=TOKENS["PostmarkProd"])
     row = world.run().find("dev", "postmark.domain")
     assert row.verdict is Verdict.DRIFT
     domain_id = world.postmark_domain("dev")["ID"]
@@ -372,7 +367,7 @@ def test_token_not_seeing_the_domain_without_evidence_names_the_token_first(loop
 
 def test_account_token_secret_scheduled_for_deletion_then_gone(world):
     secret = partition_placement("dev").account_token_secret_name
-    sm = world.services.client("secretsmanager")
+    sm = world.client("secretsmanager")
     sm.delete_secret(SecretId=secret, RecoveryWindowInDays=7)
     report = world.run()
     assert report.exit_code == EXIT_PROBE_FAILED
@@ -395,7 +390,7 @@ def test_account_token_secret_scheduled_for_deletion_then_gone(world):
 
 def test_a_zone_the_dns_server_refuses_names_the_refusal(world):
     """A --dns-server that serves the mail zones but not the report domain's answers REFUSED for it."""
-    mail_only = Route53Records(world.services.client("route53"))
+    mail_only = Route53Records(world.client("route53"))
     with AuthoritativeDnsServer(mail_only) as dns_server:
         report = world.run(dns_server=Endpoint("127.0.0.1", dns_server.port))
     assert report.exit_code == EXIT_PROBE_FAILED

@@ -29,9 +29,9 @@ from support.postmark import (  # noqa: F401 - the *_fixture imports register th
 )
 
 from arda_mail.secrets import PREVIOUS_STAGE, get_account_token, get_previous_account_token
-from arda_mail.txt_records import parse_route53_txt
 from arda_ops.handlers import REPO_ROOT as REPO
 from arda_ops.handlers import load_function_module
+from arda_ops.txt_values import parse_route53_txt
 from postmark_emulator import Fault
 
 LOGICAL_ID = "PostmarkDomain"

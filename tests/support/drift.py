@@ -1,95 +1,66 @@
 """A healthy mail world for the drift check, and the means to break it one piece at a time.
 
-Everything runs on loopback and speaks the real protocols:
-
-- AWS is a moto server: the partition account (moto's default account, the ambient test credentials) holds
-  each partition's hosted zone and records, its account-token secret and a CloudFormation stack exporting
-  the six names; the Platform Root account (reached through ``sts:AssumeRole``) holds the parent zone with
-  the NS delegations;
-- Postmark is the emulator, with the partitions' domains on their Postmark accounts, verified;
-- DNS is two :class:`~arda_ops.dns_server.AuthoritativeDnsServer` instances reading moto's Route 53 live:
-  one for the partition account's zones and the DMARC report domain's zone (the record lookups; the report
-  domain lives in a third, Corporate account) and one for the Platform Root's parent zone (the delegation), as
-  with Route 53, where a child zone never shares the parent's name servers.
+Everything runs on loopback and speaks the real protocols, in the one loopback world
+(:class:`arda_ops.loopback.world.LoopbackWorld`) the rehearsal and the benchmark use too: moto's server with
+the partition account's zones, secrets and stacks, the Platform Root's parent zone with the NS delegations
+and Corporate's DMARC report domain zone; the Postmark emulator with the partitions' domains, verified; two
+authoritative DNS servers reading moto's Route 53 live. :func:`build_world` builds it healthy through
+:func:`arda_ops.loopback.healthy.build_healthy_world`, the same builder the benchmark times the check on.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-import requests
-
-from arda_mail.placement import DMARC_REPORT_DOMAIN, corporate_mail_placement, partition_placement
-from arda_ops.dns_server import AuthoritativeDnsServer, RecordsDnsView, Route53Records
+from arda_mail.placement import partition_placement
+from arda_ops.dns_server import AuthoritativeDnsServer
 from arda_ops.drift.mail_checks import CORPORATE_POSTMARK_ACCOUNT
 from arda_ops.drift.probes import Endpoint, EnvTokens
 from arda_ops.drift.report import DriftReport
 from arda_ops.drift.runner import DriftConfig, run_drift
-from arda_ops.route53_records import change_record_sets, mail_zone_records, report_authorization_records
+from arda_ops.loopback.accounts import CORPORATE_ACCOUNT, PLATFORM_ROOT_ACCOUNT
+from arda_ops.loopback.healthy import (
+    build_healthy_world,
+    corporate_mail_target,
+    create_partition_stack,
+    delegate,
+    partition_mail_target,
+)
+from arda_ops.loopback.world import LoopbackWorld
+from arda_ops.route53_records import change_record_sets, report_authorization_records
 
-ROOT_ACCOUNT_ID = "111111111111"
-#: The account holding the DMARC report domain's zone (Corporate's DNS; no partition account holds it).
-CORPORATE_ACCOUNT_ID = "222222222222"
-REGION = "us-east-1"
 #: Probe timeout in the tests. Every probe answers in milliseconds on loopback, so this is only a hang guard:
 #: with moto, the emulator, two DNS servers and the check's threads in one process on a busy 2-core machine, a
 #: thread can wait seconds for the GIL: with 1 s, tests/integration/test_drift.py failed in 5 runs of 5 beside two
 #: CPU-bound processes (1 to 3 tests each run); with 10 s, 5 runs of 5 passed.
 TEST_TIMEOUT_S = 10.0
-#: The report domain's mail exchanger (checkdmarc asks for it: a report address needs one).
-REPORT_DOMAIN_MX = f"10 mx.{DMARC_REPORT_DOMAIN}"
-
-
-@dataclass
-class Services:
-    """The long-lived loopback services (one set per test module)."""
-
-    moto_url: str
-    emulator: Any
-    tokens: dict[str, str]
-
-    def client(self, service: str, **credentials: str) -> Any:
-        return boto3.client(service, endpoint_url=self.moto_url, region_name=REGION, **credentials)
-
-    def root_client(self, service: str) -> Any:
-        """A client in the Platform Root account (moto's ``x-moto-account-id`` header: survives a reset)."""
-        return self.account_client(service, ROOT_ACCOUNT_ID)
-
-    def corporate_client(self, service: str) -> Any:
-        """A client in the account holding the DMARC report domain's zone."""
-        return self.account_client(service, CORPORATE_ACCOUNT_ID)
-
-    def account_client(self, service: str, account_id: str) -> Any:
-        client = self.client(service)
-
-        def to_account(request: Any, **_: Any) -> None:
-            request.headers["x-moto-account-id"] = account_id
-
-        client.meta.events.register("before-sign.*.*", to_account)
-        return client
-
-    def reset(self) -> None:
-        requests.post(f"{self.moto_url}/moto-api/reset", timeout=10).raise_for_status()
-        self.emulator.reset()
 
 
 @dataclass
 class DriftWorld:
     """One healthy world for ``partitions`` (built by :func:`build_world`) plus mutations that break it."""
 
-    services: Services
+    loopback: LoopbackWorld
     partitions: tuple[str, ...]
-    zone_dns: AuthoritativeDnsServer
-    parent_dns: AuthoritativeDnsServer
     zone_ids: dict[str, str] = field(default_factory=dict)
     parent_zone_id: str = ""
     report_zone_id: str = ""
     corporate: bool = False
+
+    @property
+    def zone_dns(self) -> AuthoritativeDnsServer:
+        return self.loopback.zone_dns
+
+    @property
+    def parent_dns(self) -> AuthoritativeDnsServer:
+        return self.loopback.parent_dns
+
+    @property
+    def emulator(self) -> Any:
+        return self.loopback.postmark
 
     # -- running the check -----------------------------------------------------------------------------------
 
@@ -99,8 +70,8 @@ class DriftWorld:
             "corporate": self.corporate,
             "dns_server": Endpoint("127.0.0.1", self.zone_dns.port),
             "parent_dns_server": Endpoint("127.0.0.1", self.parent_dns.port),
-            "postmark_api_url": self.services.emulator.url,
-            "aws_endpoint_url": self.services.moto_url,
+            "postmark_api_url": self.emulator.url,
+            "aws_endpoint_url": self.loopback.moto.url,
             "timeout": TEST_TIMEOUT_S,
         }
         settings.update(overrides)
@@ -122,9 +93,9 @@ class DriftWorld:
             "--parent-dns-server",
             self.parent_dns.endpoint,
             "--postmark-api-url",
-            self.services.emulator.url,
+            self.emulator.url,
             "--aws-endpoint-url",
-            self.services.moto_url,
+            self.loopback.moto.url,
             "--timeout",
             str(TEST_TIMEOUT_S),
             *extra,
@@ -132,18 +103,26 @@ class DriftWorld:
 
     def token_env(self) -> dict[str, str]:
         """``--token-source env``'s variables."""
-        return {EnvTokens.variable_for(account): token for account, token in self.services.tokens.items()}
+        return {EnvTokens.variable_for(account): token for account, token in self.loopback.tokens.items()}
 
     # -- reading and breaking the world ----------------------------------------------------------------------
 
     @property
     def r53(self) -> Any:
-        return self.services.client("route53")
+        return self.loopback.client("route53")
+
+    def client(self, service: str) -> Any:
+        """A client in the partition account."""
+        return self.loopback.client(service)
+
+    def root_client(self, service: str) -> Any:
+        """A client in the Platform Root account."""
+        return self.loopback.client(service, PLATFORM_ROOT_ACCOUNT)
 
     def postmark_domain(self, partition: str) -> dict[str, Any]:
         placement = partition_placement(partition)
         account = placement.partition.postmark_account.value
-        found = self.services.emulator.find(account, placement.mail.postmark_domain_name)
+        found = self.emulator.find(account, placement.mail.postmark_domain_name)
         assert found is not None, f"no Postmark domain for {partition}"
         return dict(found)
 
@@ -169,13 +148,11 @@ class DriftWorld:
     def delete_report_authorization(self, mail_domain: str) -> None:
         """Remove the report domain's authorization of reports about ``mail_domain``."""
         ((name, rtype, values),) = report_authorization_records([mail_domain])
-        change_record_sets(
-            self.services.corporate_client("route53"), self.report_zone_id, "DELETE", [(name, rtype, values)], 300
-        )
+        corporate_r53 = self.loopback.client("route53", CORPORATE_ACCOUNT)
+        change_record_sets(corporate_r53, self.report_zone_id, "DELETE", [(name, rtype, values)], 300)
 
     def set_delegation(self, partition: str, servers: Sequence[str]) -> None:
-        mail = partition_placement(partition).mail
-        _delegate(self.services.root_client("route53"), self.parent_zone_id, mail.mail_domain, servers)
+        delegate(self.loopback, self.parent_zone_id, partition_placement(partition).mail.mail_domain, servers)
 
     def redeploy_stack(self, partition: str, rename: dict[str, str] | None = None) -> None:
         """Delete and re-create the partition's stack, with some export names changed (``{key: new name}``).
@@ -183,131 +160,27 @@ class DriftWorld:
         (moto's UpdateStack does not update exports, so the test re-creates the stack.)
         """
         placement = partition_placement(partition)
-        cfn = self.services.client("cloudformation")
-        cfn.delete_stack(StackName=placement.stack_name)
+        self.client("cloudformation").delete_stack(StackName=placement.stack_name)
         domain_id = int(self.postmark_domain(partition)["ID"])
-        _create_stack(self.services, partition, self.zone_ids[partition], domain_id, rename or {})
+        create_partition_stack(self.loopback, placement, self.zone_ids[partition], domain_id, rename or {})
 
 
-def _secret_arn(services: Services, name: str, value: str) -> str:
-    return str(services.client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"])
-
-
-def _create_stack(services: Services, partition: str, zone_id: str, domain_id: int, rename: dict[str, str]) -> None:
-    """A stack that publishes the six exports like template.yaml does (values from the world's resources), and
-    its Output ``PostmarkDomainId`` (the Postmark domain ``Custom::PostmarkDomain`` registered)."""
-    placement = partition_placement(partition)
-    sm = services.client("secretsmanager")
-    token_arn = sm.describe_secret(SecretId=placement.account_token_secret_name)["ARN"]
-    key_arn = sm.describe_secret(SecretId=placement.encryption_key_secret_name)["ARN"]
-    trust = {"Version": "2012-10-17", "Statement": []}
-    values: dict[str, Any] = {
-        "PartitionMailZoneId": zone_id,
-        "PartitionMailZoneName": placement.mail.mail_domain,
-        "EmailPostmarkAccountTokenArn": token_arn,
-        "EmailEncryptionKeyArn": key_arn,
-        "EmailDnsProvisioningRoleArn": {"Fn::GetAtt": ["DnsProvisioningRole", "Arn"]},
-        "EmailEncryptionKeyFallbackRoleArn": {"Fn::GetAtt": ["FallbackRole", "Arn"]},
-    }
-    exports = placement.exports.as_dict()
-    template = {
-        "Resources": {
-            "DnsProvisioningRole": {
-                "Type": "AWS::IAM::Role",
-                "Properties": {"RoleName": placement.dns_provisioning_role_name, "AssumeRolePolicyDocument": trust},
-            },
-            "FallbackRole": {
-                "Type": "AWS::IAM::Role",
-                "Properties": {
-                    "RoleName": placement.encryption_key_fallback_role_name,
-                    "AssumeRolePolicyDocument": trust,
-                },
-            },
-        },
-        "Outputs": {
-            **{key: {"Value": values[key], "Export": {"Name": rename.get(key, name)}} for key, name in exports.items()},
-            "PostmarkDomainId": {"Value": str(domain_id)},
-        },
-    }
-    services.client("cloudformation").create_stack(StackName=placement.stack_name, TemplateBody=json.dumps(template))
-
-
-def build_world(
-    services: Services,
-    partitions: Sequence[str],
-    zone_dns: AuthoritativeDnsServer,
-    parent_dns: AuthoritativeDnsServer,
-    *,
-    corporate: bool = False,
-) -> DriftWorld:
+def build_world(loopback: LoopbackWorld, partitions: Sequence[str], *, corporate: bool = False) -> DriftWorld:
     """Reset moto and the emulator, then build every partition healthy (and Corporate, if asked)."""
-    services.reset()
-    world = DriftWorld(services, tuple(partitions), zone_dns, parent_dns, corporate=corporate)
-    root_r53 = services.root_client("route53")
-    parent = partition_placement(partitions[0]).mail.parent_zone_name
-    world.parent_zone_id = root_r53.create_hosted_zone(Name=parent, CallerReference="parent")["HostedZone"]["Id"]
-    r53 = world.r53
-    mails = [(name, partition_placement(name).mail) for name in partitions]
+    loopback.reset()
+    targets = [partition_mail_target(partition_placement(name)) for name in partitions]
     if corporate:
-        mails.append(("corporate", corporate_mail_placement()))
-    world.report_zone_id = _report_domain(services, [mail.mail_domain for _, mail in mails])
-    for name, mail in mails:
-        created = r53.create_hosted_zone(Name=mail.mail_domain, CallerReference=f"zone-{name}")
-        zone_id = created["HostedZone"]["Id"].rsplit("/", 1)[-1]
-        world.zone_ids[name] = zone_id
-        account = (
-            CORPORATE_POSTMARK_ACCOUNT
-            if name == "corporate"
-            else partition_placement(name).partition.postmark_account.value
-        )
-        domain = services.emulator.add_domain(
-            account, mail.postmark_domain_name, mail.return_path_host, dkim_verified=True, return_path_verified=True
-        )
-        change_record_sets(r53, zone_id, "UPSERT", mail_zone_records(mail, domain), 300)
-        _delegate(root_r53, world.parent_zone_id, mail.mail_domain, created["DelegationSet"]["NameServers"])
-        if name == "corporate":
-            continue
-        placement = partition_placement(name)
-        _secret_arn(services, placement.account_token_secret_name, services.tokens[account])
-        _secret_arn(services, placement.encryption_key_secret_name, "k" * 64)
-        _create_stack(services, name, zone_id, int(domain["ID"]), {})
+        targets.append(corporate_mail_target(CORPORATE_POSTMARK_ACCOUNT))
+    built = build_healthy_world(loopback, targets)
+    world = DriftWorld(loopback, tuple(partitions), corporate=corporate)
+    world.zone_ids = built.zone_ids
+    world.parent_zone_id = built.parent_zone_ids[partition_placement(partitions[0]).mail.parent_zone_name]
+    world.report_zone_id = built.report_zone_id
     return world
 
 
-def _report_domain(services: Services, mail_domains: Sequence[str]) -> str:
-    """The DMARC report domain's zone (Corporate's account): its MX and the authorization of every mail domain."""
-    r53 = services.corporate_client("route53")
-    zone_id = str(r53.create_hosted_zone(Name=DMARC_REPORT_DOMAIN, CallerReference="report")["HostedZone"]["Id"])
-    records = [(DMARC_REPORT_DOMAIN, "MX", [REPORT_DOMAIN_MX]), *report_authorization_records(mail_domains)]
-    change_record_sets(r53, zone_id, "UPSERT", records, 300)
-    return zone_id
-
-
-def _delegate(root_r53: Any, parent_zone_id: str, name: str, servers: Sequence[str]) -> None:
-    change_record_sets(root_r53, parent_zone_id, "UPSERT", [(name, "NS", list(servers))], 172800)
-
-
 @contextmanager
-def loopback_services(
-    tokens: dict[str, str],
-) -> Iterator[tuple[Services, AuthoritativeDnsServer, AuthoritativeDnsServer]]:
-    """moto server, the Postmark emulator and the two DNS servers, for the duration of the block."""
-    from moto.server import ThreadedMotoServer
-
-    from postmark_emulator import PostmarkEmulator
-
-    moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto_server.start()
-    host, port = moto_server.get_host_and_port()
-    moto_url = f"http://{host}:{port}"
-    partition_r53 = boto3.client("route53", endpoint_url=moto_url, region_name=REGION)
-    try:
-        # Postmark's verifier reads the same (moto) Route 53 records the DNS server serves
-        with PostmarkEmulator(tokens, dns_view=RecordsDnsView(Route53Records(partition_r53))) as emulator:
-            services = Services(moto_url, emulator, tokens)
-            zone_records = Route53Records(partition_r53, services.corporate_client("route53"))
-            parent_records = Route53Records(services.root_client("route53"))
-            with AuthoritativeDnsServer(zone_records) as zone_dns, AuthoritativeDnsServer(parent_records) as parent_dns:
-                yield services, zone_dns, parent_dns
-    finally:
-        moto_server.stop()
+def loopback_services(tokens: Mapping[str, str]) -> Iterator[LoopbackWorld]:
+    """moto's server, the Postmark emulator and the two DNS servers, for the duration of the block."""
+    with LoopbackWorld(tokens=tokens, dns=True) as loopback:
+        yield loopback

@@ -1,8 +1,8 @@
 import pytest
 
-from arda_mail import accounts
-from arda_mail.accounts import AccountsConfigError, load_accounts
 from arda_mail.partitions import get_partition
+from arda_ops import accounts
+from arda_ops.accounts import AccountsConfigError, load_accounts
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from arda_mail.accounts import ACCOUNTS_FILE_ENV, load_accounts
 from arda_ops import deploy, samconfig
+from arda_ops.accounts import ACCOUNTS_FILE_ENV, load_accounts
 from arda_ops.deploy import SAMCONFIG_ENV, PreflightError
 
 REAL = "123456789012"

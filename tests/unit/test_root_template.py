@@ -25,7 +25,6 @@ from typing import Any
 
 import pytest
 
-from arda_mail.accounts import account_for
 from arda_mail.aws_sessions import role_session_name
 from arda_mail.partitions import active_partitions, all_partition_names, get_partition
 from arda_mail.placement import (
@@ -34,6 +33,7 @@ from arda_mail.placement import (
     delegated_zone_names,
     partition_placement,
 )
+from arda_ops.accounts import account_for
 from arda_ops.sam_translate import load_sam
 
 REPO = Path(__file__).resolve().parents[2]

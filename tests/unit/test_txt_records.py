@@ -2,7 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from arda_mail.txt_records import joined_txt, parse_route53_txt, route53_txt_value, split_txt
+from arda_mail.txt_records import route53_txt_value, split_txt
+from arda_ops.txt_values import joined_txt, parse_route53_txt
 
 
 def _strings(value):

@@ -3,7 +3,7 @@
 Every consumer (template mappings, samconfig, the deploy preflight, the drift check, the rehearsal) reads
 this module or is tested against it, so a partition is added, suspended or moved in exactly one place.
 Account IDs and regions are configuration, not code: they live in ``config/accounts.toml`` and are read by
-:mod:`arda_mail.accounts`.
+:mod:`arda_ops.accounts` (operator tooling: the Lambda functions never need them).
 """
 
 from __future__ import annotations

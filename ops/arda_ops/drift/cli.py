@@ -106,8 +106,8 @@ def github_matrix(
     (``role_variable``), its region (``config/accounts.toml``), and whether the job also checks Corporate
     (``corporate``: the job of the account holding the account-token secret Corporate's checks borrow).
     """
-    from arda_mail.accounts import AccountsConfigError, account_for
     from arda_mail.partitions import active_partitions, get_partition
+    from arda_ops.accounts import AccountsConfigError, account_for
     from arda_ops.drift.mail_checks import corporate_target
 
     wanted = {get_partition(name).name for name in partitions}

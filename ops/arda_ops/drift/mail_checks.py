@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from arda_mail.dns_names import relative
 from arda_ops.drift.checks import CheckContext, CheckResult, Target, Verdict, register_check
 from arda_ops.drift.probes import (
     RECORDED_ID_NOT_OWNED,
@@ -42,9 +43,9 @@ POSTMARK_DOMAIN_ID_OUTPUT = "PostmarkDomainId"
 
 def partition_target(name: str, *, accounts_file: Any = None) -> Target:
     """The mail target of an active partition, with everything its checks need from the registry."""
-    from arda_mail.accounts import AccountsConfigError, partition_account
     from arda_mail.partitions import postmark_token_reference
     from arda_mail.placement import partition_placement
+    from arda_ops.accounts import AccountsConfigError, partition_account
 
     placement = partition_placement(name)
     try:
@@ -707,7 +708,7 @@ def dns_return_path(ctx: CheckContext) -> list[CheckResult]:
         "dns.return-path",
         expected,
         f"{host} CNAME {observed}",
-        observed == target.lower().rstrip("."),
+        observed == relative(target),
         f"point the CNAME {host} at {target} (Postmark's ReturnPathDomainCNAMEValue), not {observed}; {_STACK_RECORD}",
     )
 
@@ -809,7 +810,7 @@ def stack_zone(ctx: CheckContext) -> list[CheckResult]:
     if got_name is None or got_id is None:
         return _skipped(ctx, "stack.zone", expected, "a zone export is missing (see stack.exports)")
     observed = f"{got_name} / {got_id}"
-    name_ok = got_name.rstrip(".").lower() == mail.mail_domain
+    name_ok = relative(got_name) == mail.mail_domain
     id_ok = zone is not None and got_id.rsplit("/", 1)[-1] == zone.id
     fix = (
         f"the stack's zone exports ({observed}) do not match the mail zone {mail.mail_domain} "

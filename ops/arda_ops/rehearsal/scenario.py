@@ -83,7 +83,7 @@ class Rehearsal:
     def step(self, kind: str, title: str, action: Callable[[StepResult], None]) -> StepResult:
         result = StepResult(len(self.results) + 1, kind, title)
         pm_mark = len(self.world.postmark.requests)
-        aws_mark = self.world.moto.calls.mark()
+        aws_mark = self.world.calls.mark()
         started = time.perf_counter()
         try:
             action(result)
@@ -91,7 +91,7 @@ class Rehearsal:
             result.ok, result.error = False, str(exc)
         result.seconds = time.perf_counter() - started
         result.postmark_calls = [f"{r['method']} {r['path']}" for r in self.world.postmark.requests[pm_mark:]]
-        result.aws_calls = self.world.moto.calls.since(aws_mark, "handler")
+        result.aws_calls = self.world.calls.since(aws_mark, "handler")
         self.results.append(result)
         self.on_step(result)
         return result

@@ -1,9 +1,10 @@
-"""The rehearsal's stand-ins for AWS, Postmark, DNS and CloudFormation's response URL, all on loopback.
+"""The rehearsal's world: the loopback world (moto recording its calls, the Postmark emulator, two DNS servers,
+an HTTPS response receiver) plus what CloudFormation itself does between custom-resource calls.
 
-:class:`World` starts them, sets the process environment the in-process handlers read (endpoint, region,
-credentials), and does what CloudFormation itself would do between custom-resource calls: create the hosted
-zone and the secrets, write record sets from the custom resources' attributes, and publish the exports.
-Everything it starts, it stops; the previous environment is restored.
+:class:`World` starts the loopback world, sets the process environment the in-process handlers read
+(endpoint, region, credentials), and plays CloudFormation: create the hosted zone and the secrets, write
+record sets from the custom resources' attributes, and publish the exports. Everything it starts, it stops;
+the previous environment is restored.
 """
 
 from __future__ import annotations
@@ -12,36 +13,35 @@ import json
 import os
 import uuid
 import warnings
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from arda_mail.placement import DMARC_REPORT_DOMAIN, ROOT_DELEGATION_ROLE_NAME, PartitionPlacement
+from arda_mail.placement import ROOT_DELEGATION_ROLE_NAME, PartitionPlacement
 from arda_mail.txt_records import route53_txt_value
 from arda_ops.cfn_protocol import EventFactory, ResponseReceiver
-from arda_ops.dns_server import AuthoritativeDnsServer, RecordsDnsView, Route53Records
-from arda_ops.moto_world import MotoServer
-from arda_ops.route53_records import change_record_sets, report_authorization_records
+from arda_ops.dns_server import AuthoritativeDnsServer
+from arda_ops.loopback.accounts import PARTITION_ACCOUNT, PLATFORM_ROOT_ACCOUNT, REGION
+from arda_ops.loopback.aws import MotoService
+from arda_ops.loopback.calls import CallRecorder
+from arda_ops.loopback.healthy import create_report_domain
+from arda_ops.loopback.world import LoopbackWorld
+from arda_ops.route53_records import change_record_sets
 from postmark_emulator import PostmarkEmulator
 
-PARTITION_ACCOUNT = "123456789012"
-ROOT_ACCOUNT = "210987654321"
-#: Corporate's account: it holds the DMARC report domain's zone (outside every partition stack).
-CORPORATE_ACCOUNT = "310987654321"
-REGION = "us-east-1"
+#: The handlers' access key: every call signed with it (or with credentials it assumed) counts as the handler's.
 HANDLER_KEY = "AKIAREHEARSALHANDLER"
 ALL_POSTMARK_ACCOUNTS = ("PostmarkNonProd", "PostmarkProd")
 
 
 @dataclass
 class World:
-    """Loopback AWS (moto), Postmark (emulator), DNS (two authoritative servers) and a response receiver."""
+    """The loopback world of one rehearsal, and CloudFormation's own work in it."""
 
     placement: PartitionPlacement
-    moto: MotoServer = field(default_factory=MotoServer)
-    _stack: ExitStack = field(default_factory=ExitStack)
+    tokens: dict[str, str] = field(
+        default_factory=lambda: {name: f"rehearsal-{name.lower()}-{uuid.uuid4().hex}" for name in ALL_POSTMARK_ACCOUNTS}
+    )
     _saved_env: dict[str, str | None] = field(default_factory=dict)
-    tokens: dict[str, str] = field(default_factory=dict)
     parent_zone_id: str = ""
     mail_zone_id: str = ""
     name_servers: list[str] = field(default_factory=list)
@@ -61,26 +61,17 @@ class World:
             POWERTOOLS_SERVICE_NAME="partition-mail",
             POWERTOOLS_LOG_LEVEL="WARNING",
         )
-        self._stack.enter_context(self.moto)
-        self.moto.reset()  # moto's backends are process-wide: start from nothing even after an earlier run
+        self.loopback = LoopbackWorld(tokens=self.tokens, dns=True, receiver=True, record_calls=True)
+        try:
+            self.loopback.__enter__()
+        except BaseException:
+            self._restore_env()
+            raise
         os.environ["AWS_ENDPOINT_URL"] = self.moto.url
-        root_creds = self.moto.account_credentials(ROOT_ACCOUNT)
-        self.root_route53 = self.moto.client("route53", credentials=root_creds)
-        self.route53 = self.moto.client("route53")
-        self.secrets = self.moto.client("secretsmanager")
-        self.cloudformation = self.moto.client("cloudformation")
-        self.parent_dns = self._stack.enter_context(AuthoritativeDnsServer(Route53Records(self.root_route53)))
-        # the record lookups also reach the DMARC report domain's zone, as a resolver would
-        self.corporate_route53 = self.moto.client(
-            "route53", credentials=self.moto.account_credentials(CORPORATE_ACCOUNT)
-        )
-        self.child_dns = self._stack.enter_context(
-            AuthoritativeDnsServer(Route53Records(self.route53, self.corporate_route53))
-        )
-        view = RecordsDnsView(Route53Records(self.route53))
-        self.tokens = {name: f"rehearsal-{name.lower()}-{uuid.uuid4().hex}" for name in ALL_POSTMARK_ACCOUNTS}
-        self.postmark = self._stack.enter_context(PostmarkEmulator(self.tokens, dns_view=view))
-        self.receiver = self._stack.enter_context(ResponseReceiver())
+        self.root_route53 = self.loopback.client("route53", PLATFORM_ROOT_ACCOUNT)
+        self.route53 = self.loopback.client("route53")
+        self.secrets = self.loopback.client("secretsmanager")
+        self.cloudformation = self.loopback.client("cloudformation")
         self.events = EventFactory(
             self.receiver,
             stack_name=self.placement.stack_name,
@@ -91,13 +82,9 @@ class World:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self._stack.close()
+            self.loopback.__exit__(*exc)
         finally:
-            for key, value in self._saved_env.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+            self._restore_env()
 
     def _set_env(self, **values: str | None) -> None:
         for key, value in values.items():
@@ -107,10 +94,44 @@ class World:
             else:
                 os.environ[key] = value
 
+    def _restore_env(self) -> None:
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    # -- the loopback parts ------------------------------------------------------------------------
+    @property
+    def moto(self) -> MotoService:
+        return self.loopback.moto
+
+    @property
+    def calls(self) -> CallRecorder:
+        """moto's recording of every AWS call, classified by caller (the handlers' or CloudFormation's)."""
+        assert self.moto.recorder is not None  # the world is built with record_calls=True
+        return self.moto.recorder
+
+    @property
+    def postmark(self) -> PostmarkEmulator:
+        return self.loopback.postmark
+
+    @property
+    def receiver(self) -> ResponseReceiver:
+        return self.loopback.receiver
+
+    @property
+    def parent_dns(self) -> AuthoritativeDnsServer:
+        return self.loopback.parent_dns
+
+    @property
+    def child_dns(self) -> AuthoritativeDnsServer:
+        return self.loopback.zone_dns
+
     # -- what exists before the partition stack ------------------------------------------------------
     @property
     def delegation_role_arn(self) -> str:
-        return f"arn:aws:iam::{ROOT_ACCOUNT}:role/{ROOT_DELEGATION_ROLE_NAME}"
+        return f"arn:aws:iam::{PLATFORM_ROOT_ACCOUNT}:role/{ROOT_DELEGATION_ROLE_NAME}"
 
     def create_platform_root(self) -> None:
         """The parent zone in the Platform Root account (root/template.yaml's role is moto-trusted)."""
@@ -122,9 +143,7 @@ class World:
 
     def create_report_domain(self) -> None:
         """The DMARC report domain's zone in Corporate's account, authorizing reports about the mail domain."""
-        zone = self.corporate_route53.create_hosted_zone(Name=DMARC_REPORT_DOMAIN, CallerReference=uuid.uuid4().hex)
-        records = report_authorization_records([self.placement.mail.mail_domain])
-        change_record_sets(self.corporate_route53, zone["HostedZone"]["Id"], "UPSERT", records, 3600)
+        create_report_domain(self.loopback, [self.placement.mail.mail_domain])
 
     # -- what CloudFormation does itself --------------------------------------------------------------
     def create_zone_and_secrets(self, token_account: str) -> None:

@@ -47,7 +47,7 @@ def default_accounts_file() -> Path:
     override = os.environ.get(ACCOUNTS_FILE_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[3] / "config" / "accounts.toml"
+    return Path(__file__).resolve().parents[2] / "config" / "accounts.toml"
 
 
 @cache
