@@ -19,7 +19,6 @@ pointed at that server:
 from __future__ import annotations
 
 import base64
-import logging
 
 import checkdmarc.utils
 import dkim
@@ -47,16 +46,8 @@ POSTMARK_SPF_INCLUDE = "spf.mtasv.net"
 
 @pytest.fixture(scope="module")
 def loopback():
-    quiet = {name: logging.getLogger(name) for name in ("botocore", "boto3", "urllib3")}
-    levels = {name: logger.level for name, logger in quiet.items()}
-    for logger in quiet.values():
-        logger.setLevel(logging.INFO)
-    try:
-        with loopback_services(TOKENS) as loopback:
-            yield loopback
-    finally:
-        for name, logger in quiet.items():
-            logger.setLevel(levels[name])
+    with loopback_services(TOKENS) as loopback:
+        yield loopback
 
 
 @pytest.fixture

@@ -36,17 +36,8 @@ secret_scan.register(*TOKENS.values())
 
 @pytest.fixture(scope="module")
 def loopback():
-    # botocore logs request and response bodies at DEBUG (the token secret's value among them): keep it quiet
-    quiet = {name: logging.getLogger(name) for name in ("botocore", "boto3", "urllib3")}
-    levels = {name: logger.level for name, logger in quiet.items()}
-    for logger in quiet.values():
-        logger.setLevel(logging.INFO)
-    try:
-        with loopback_services(TOKENS) as loopback:
-            yield loopback
-    finally:
-        for name, logger in quiet.items():
-            logger.setLevel(levels[name])
+    with loopback_services(TOKENS) as loopback:
+        yield loopback
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ _COUNTING = textwrap.dedent(
 
     with LoopbackWorld(record_calls=True) as world:
         recorder = world.moto.recorder
+        world.moto.reset()  # moto's control API: recorded by moto, never counted as an AWS call
         handler = {{"aws_access_key_id": "AKIALOOPBACKHANDLER", "aws_secret_access_key": "test"}}
         world.client("sts", **handler).get_caller_identity()
         world.client("secretsmanager", **handler).create_secret(Name="s", SecretString={SECRET_VALUE!r})

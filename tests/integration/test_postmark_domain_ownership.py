@@ -239,3 +239,79 @@ def test_a_non_ascii_token_fails_naming_the_secret_before_any_call(cfn, emulator
     assert "latin-1" not in response.reason
     assert token not in response.raw
     assert emulator.requests == []
+
+
+# -- Found by attacking the first version (each failed before its fix) -----------------------------------
+def test_a_duplicate_delivery_whose_post_hears_512_resumes_its_own_domain(cfn, emulator, props):
+    # The second delivery looked the name up before the first one's POST committed, then heard 512: the ledger
+    # says the domain is this resource's, so it is resumed, not refused as someone else's.
+    first = cfn.create(props)
+    emulator.inject(hide_from_the_next_lookup())
+    second = cfn.create(props)
+    assert second.status == "SUCCESS", second.reason
+    assert second.physical_id == first.physical_id
+    assert len(emulator.domains(NON_PROD)) == 1
+
+
+def test_a_failed_take_over_never_lets_the_rollback_delete_the_domain(cfn, emulator, props):
+    existing = emulator.add_domain(NON_PROD, NAME, "pm-bounces.dev.ardamails.com")
+    emulator.inject(Fault.unavailable(method="GET", path=rf"^/domains/{existing['ID']}$", times=None))
+    failed = cfn.create({**props, "TakeOverExisting": "true"})
+    assert failed.status == "FAILED"
+    assert failed.physical_id != str(existing["ID"]), "not taken over yet: the rollback must not name it"
+    assert ownership_tags(props["AccountTokenSecretArn"]) == {}, "the unfinished take-over is not recorded"
+    emulator.faults.clear()
+    assert cfn.delete(failed.physical_id, {**props, "TakeOverExisting": "true"}).status == "SUCCESS"
+    assert emulator.domain(existing["ID"]) is not None
+
+
+def test_a_take_over_whose_ownership_record_fails_still_completes(cfn, emulator, props, monkeypatch):
+    # The record is best effort: TagResource denied must not fail the take-over, nor leave the rollback an ID.
+    existing = emulator.add_domain(NON_PROD, NAME, "pm-bounces.dev.ardamails.com")
+    monkeypatch.setattr(
+        "arda_mail.postmark.ownership.SecretTagLedger._secrets",
+        lambda self: _DenyTagging(boto3.client("secretsmanager")),
+    )
+    response = cfn.create({**props, "TakeOverExisting": "true"})
+    assert response.status == "SUCCESS", response.reason
+    assert response.physical_id == str(existing["ID"])
+
+
+def test_a_failed_replacing_take_over_leaves_no_ownership_behind(cfn, emulator, props):
+    created = cfn.create(props)
+    existing = emulator.add_domain(NON_PROD, "stage.ardamails.com", "pm-bounces.stage.ardamails.com")
+    emulator.inject(Fault.unavailable(method="GET", path=rf"^/domains/{existing['ID']}$", times=None))
+    new_props = {**props, "DomainName": "stage.ardamails.com", "TakeOverExisting": "true"}
+    assert cfn.update(created.physical_id, new_props, props).status == "FAILED"
+    emulator.faults.clear()
+    # A later Update without TakeOverExisting must still refuse the pre-existing domain.
+    later = cfn.update(created.physical_id, {**props, "DomainName": "stage.ardamails.com"}, props)
+    assert later.status == "FAILED"
+    assert "TakeOverExisting" in later.reason
+
+
+def test_the_rollback_of_a_rename_takes_back_a_domain_held_from_before_the_ledger(cfn, emulator, props):
+    created = cfn.create(props)
+    arn = props["AccountTokenSecretArn"]
+    boto3.client("secretsmanager").untag_resource(SecretId=arn, TagKeys=list(ownership_tags(arn)))
+    new_props = {**props, "DomainName": "stage.ardamails.com"}
+    renamed = cfn.update(created.physical_id, new_props, props)
+    assert renamed.status == "SUCCESS", renamed.reason
+    back = cfn.update(renamed.physical_id, props, new_props)  # CloudFormation's rollback Update
+    assert back.status == "SUCCESS", back.reason
+    assert back.physical_id == created.physical_id
+
+
+class _DenyTagging:
+    """A Secrets Manager client whose TagResource is denied (everything else passes through)."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def tag_resource(self, **_):
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "denied"}}, "TagResource")
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)

@@ -43,10 +43,14 @@ from botocore.exceptions import (
 from botocore.loaders import create_loader
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from arda_ops.loopback import accounts as loopback_accounts
+
 #: The partition account is moto's default account: the handler runs with its credentials.
 PARTITION_ACCOUNT = DEFAULT_ACCOUNT_ID
-#: The Platform Root account, reached by AssumeRole (moto keeps its resources apart).
-PLATFORM_ROOT_ACCOUNT = "111111111111"
+assert PARTITION_ACCOUNT == loopback_accounts.PARTITION_ACCOUNT
+#: The Platform Root account (the same as every loopback world's), reached by AssumeRole (moto keeps its resources
+#: apart).
+PLATFORM_ROOT_ACCOUNT = loopback_accounts.PLATFORM_ROOT_ACCOUNT
 _ROUTE53_NS = "https://route53.amazonaws.com/doc/2013-04-01/"
 _STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 _NOT_SERVED_BY_MOTO = "https://fault-injected.invalid/"

@@ -10,6 +10,7 @@ authoritative DNS servers reading moto's Route 53 live. :func:`build_world` buil
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from arda_ops.loopback.healthy import (
 )
 from arda_ops.loopback.world import LoopbackWorld
 from arda_ops.route53_records import change_record_sets, report_authorization_records
+from postmark_emulator import PostmarkEmulator
 
 #: Probe timeout in the tests. Every probe answers in milliseconds on loopback, so this is only a hang guard:
 #: with moto, the emulator, two DNS servers and the check's threads in one process on a busy 2-core machine, a
@@ -59,7 +61,7 @@ class DriftWorld:
         return self.loopback.parent_dns
 
     @property
-    def emulator(self) -> Any:
+    def emulator(self) -> PostmarkEmulator:
         return self.loopback.postmark
 
     # -- running the check -----------------------------------------------------------------------------------
@@ -181,6 +183,15 @@ def build_world(loopback: LoopbackWorld, partitions: Sequence[str], *, corporate
 
 @contextmanager
 def loopback_services(tokens: Mapping[str, str]) -> Iterator[LoopbackWorld]:
-    """moto's server, the Postmark emulator and the two DNS servers, for the duration of the block."""
-    with LoopbackWorld(tokens=tokens, dns=True) as loopback:
-        yield loopback
+    """moto's server, the Postmark emulator and the two DNS servers, for the duration of the block; botocore,
+    boto3 and urllib3 kept at INFO meanwhile (their DEBUG records carry request bodies: noise, not evidence)."""
+    quiet = {name: logging.getLogger(name) for name in ("botocore", "boto3", "urllib3")}
+    levels = {name: logger.level for name, logger in quiet.items()}
+    for logger in quiet.values():
+        logger.setLevel(logging.INFO)
+    try:
+        with LoopbackWorld(tokens=tokens, dns=True) as loopback:
+            yield loopback
+    finally:
+        for name, logger in quiet.items():
+            logger.setLevel(levels[name])

@@ -113,7 +113,8 @@ def client_config(deadline: Deadline) -> Config:
     )
 
 
-def _guard(client: Any, deadline: Deadline) -> None:
+def guard_retries(client: Any, deadline: Deadline) -> None:
+    """Register :class:`DeadlineRetryGuard` on ``client``: its retries stop before they would outlive ``deadline``."""
     event = f"needs-retry.{client.meta.service_model.service_id.hyphenize()}"
     client.meta.events.register_first(event, DeadlineRetryGuard(deadline), unique_id="arda-mail-deadline-guard")
 
@@ -168,7 +169,7 @@ class AwsClients:
                 aws_secret_access_key=self._credentials.secret_access_key,
                 aws_session_token=self._credentials.session_token,
             )
-        _guard(client, self._deadline)
+        guard_retries(client, self._deadline)
         return client
 
     def route53(self) -> Route53Client:

@@ -4,7 +4,8 @@ The server is moto's documented ``ThreadedMotoServer`` (https://docs.getmoto.org
 on 127.0.0.1 with an ephemeral port; nothing of moto's is subclassed or patched. The world's own setup
 clients choose their account with moto's ``x-moto-account-id`` request header
 (https://docs.getmoto.org/en/latest/docs/multi_account.html), added by a ``before-sign`` hook: no STS call,
-nothing counted as a handler's, and it survives a reset. The handlers under test still reach the Platform
+nothing counted as a handler's, and it survives a reset. (moto ignores the header when ``MOTO_ACCOUNT_ID`` is
+set, so the world must not run with that variable.) The handlers under test still reach the Platform
 Root account the real way, by assuming its delegation role through STS.
 """
 
@@ -67,7 +68,8 @@ class MotoService:
         import boto3
 
         creds = credentials or {"aws_access_key_id": CLOUDFORMATION_KEY, "aws_secret_access_key": "cloudformation"}
-        client = boto3.client(service, region_name=REGION, endpoint_url=self.url, **creds)  # type: ignore[call-overload]
+        settings: dict[str, Any] = {"region_name": REGION, "endpoint_url": self.url, **creds}
+        client = boto3.client(service, **settings)  # type: ignore[call-overload]
         if account != PARTITION_ACCOUNT:
 
             def to_account(request: Any, **_: Any) -> None:

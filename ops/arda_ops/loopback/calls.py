@@ -3,9 +3,9 @@
 The rehearsal and the benchmark report how many AWS calls each lifecycle operation of a custom resource
 costs. The handlers build their own clients (and, for the NS delegation, assume a role), so the count is
 taken where every call must pass: moto's server. moto's documented recorder
-(https://docs.getmoto.org/en/latest/docs/recorder/index.html) appends every request it serves (method, URL,
-headers, body) as one JSON line to the file named by ``MOTO_RECORDER_FILEPATH``, which moto reads once, when it
-is imported; ``POST /moto-api/recorder/start-recording`` turns it on and ``GET
+(https://docs.getmoto.org/en/latest/docs/configuration/recorder/index.html) appends every request it serves
+(method, URL, headers, body) as one JSON line to the file named by ``MOTO_RECORDER_FILEPATH``, which moto reads
+once, when its recorder is first loaded; ``POST /moto-api/recorder/start-recording`` turns it on and ``GET
 /moto-api/recorder/download-recording`` returns the lines. Each line is classified into ``service:Operation``
 (``X-Amz-Target`` for JSON protocols, ``Action`` for query protocols, the REST path for Route 53) and a caller:
 calls signed with one of :attr:`CallRecorder.cloudformation_keys` stand for CloudFormation's own work (zones,
@@ -33,7 +33,8 @@ from arda_ops.loopback.accounts import CLOUDFORMATION_KEY
 #: The variable moto's recorder reads, at import, for the file it appends to.
 RECORDER_FILE_VARIABLE = "MOTO_RECORDER_FILEPATH"
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/")
-#: Route 53 speaks REST: the operation is the method and the path (https://docs.aws.amazon.com/Route53/latest/APIReference/API_Operations_Amazon_Route_53.html).
+#: Route 53 speaks REST: the operation is the method and the path
+#: (https://docs.aws.amazon.com/Route53/latest/APIReference/API_Operations_Amazon_Route_53.html).
 _ROUTE53_PATHS = (
     ("POST", re.compile(r"/hostedzone/[^/]+/rrset/?$"), "ChangeResourceRecordSets"),
     ("GET", re.compile(r"/hostedzone/[^/]+/rrset/?$"), "ListResourceRecordSets"),
@@ -94,7 +95,8 @@ def parse_recording(text: str) -> list[dict[str, Any]]:
 class CallRecorder:
     """moto's recorder, pointed at a file in a temporary directory this object owns.
 
-    :meth:`point_moto_here` must run before moto is imported in this process (moto reads the variable once);
+    :meth:`point_moto_here` must run before moto's recorder is loaded in this process (moto reads the variable
+    once);
     :meth:`start` proves the server writes to this file, so a recorder pointed elsewhere fails loudly instead of
     counting nothing.
     """
@@ -154,7 +156,8 @@ class CallRecorder:
         return counts
 
     def _post(self, action: str) -> None:
-        request = urllib.request.Request(f"{self._url}/moto-api/recorder/{action}", method="POST", data=b"")  # noqa: S310
+        url = f"{self._url}/moto-api/recorder/{action}"
+        request = urllib.request.Request(url, method="POST", data=b"")  # noqa: S310 - loopback moto only
         with urllib.request.urlopen(request, timeout=30):  # noqa: S310 - loopback moto only
             pass
 

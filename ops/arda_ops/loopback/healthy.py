@@ -106,7 +106,9 @@ def delegate(world: LoopbackWorld, parent_zone_id: str, name: str, servers: Sequ
 def create_report_domain(world: LoopbackWorld, mail_domains: Sequence[str]) -> str:
     """The DMARC report domain's zone (Corporate's account): its MX and the authorization of every mail domain."""
     r53 = world.client("route53", CORPORATE_ACCOUNT)
-    zone_id = str(r53.create_hosted_zone(Name=DMARC_REPORT_DOMAIN, CallerReference=uuid.uuid4().hex)["HostedZone"]["Id"])
+    zone_id = str(
+        r53.create_hosted_zone(Name=DMARC_REPORT_DOMAIN, CallerReference=uuid.uuid4().hex)["HostedZone"]["Id"]
+    )
     records = [(DMARC_REPORT_DOMAIN, "MX", [REPORT_DOMAIN_MX]), *report_authorization_records(mail_domains)]
     change_record_sets(r53, zone_id, "UPSERT", records, RECORD_TTL)
     return zone_id

@@ -1,10 +1,11 @@
 """``make rehearse``: the offline rehearsal of one partition's custom-resource lifecycle.
 
-Starts moto (server mode), the Postmark emulator, two authoritative DNS servers and an HTTPS response
-receiver on loopback; drives the real handlers with CloudFormation-shaped events in CloudFormation's order;
-runs the drift check while the stack is up; tears everything down and checks nothing is orphaned. Prints
-each step as it goes and a verdict; ``--json`` prints a machine-readable report instead. Exit code 0 when
-every step behaved as CloudFormation requires, 1 otherwise, 2 when the rehearsal could not start.
+Starts the loopback world (:mod:`arda_ops.loopback`: moto in server mode recording every call, the Postmark
+emulator, two authoritative DNS servers and an HTTPS response receiver); drives the real handlers with
+CloudFormation-shaped events in CloudFormation's order; runs the drift check while the stack is up; tears
+everything down and checks nothing is orphaned. Prints each step as it goes and a verdict; ``--json`` prints a
+machine-readable report instead. Exit code 0 when every step behaved as CloudFormation requires, 1 otherwise, 2
+when the rehearsal could not start.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, TextIO
 
 from arda_mail.partitions import SuspendedPartitionError, UnknownPartitionError, active_partition_names
 from arda_mail.placement import partition_placement
+from arda_ops.loopback.calls import describe
 from arda_ops.rehearsal.scenario import Rehearsal, StepResult
 from arda_ops.rehearsal.world import World
 
@@ -58,8 +60,7 @@ class Printer:
             print(f"          {line}", file=self.out)
         if r.kind in {"Create", "Update", "Delete"}:
             postmark = ", ".join(r.postmark_calls) or "none"
-            aws = ", ".join(f"{op} x{n}" for op, n in sorted(r.aws_calls.items())) or "none"
-            print(f"          calls: Postmark [{postmark}]  AWS [{aws}]", file=self.out)
+            print(f"          calls: Postmark [{postmark}]  AWS [{describe(r.aws_calls)}]", file=self.out)
         if r.error:
             print(f"          !! {r.error}", file=self.out)
         self.out.flush()

@@ -49,7 +49,7 @@ from arda_mail.postmark.errors import (
     PostmarkUnavailable,
 )
 from arda_mail.postmark.models import DomainSummary, PostmarkDomain
-from arda_mail.postmark.ownership import Ledger
+from arda_mail.postmark.ownership import Ledger, OwnershipError
 from arda_mail.txt_records import route53_txt_value
 
 if TYPE_CHECKING:
@@ -195,7 +195,16 @@ def _fix_return_path(client: DomainsApi, domain: PostmarkDomain, spec: DomainSpe
     return client.edit_domain(domain.id, spec.return_path_domain), True
 
 
-def _post_once_known(client: DomainsApi, spec: DomainSpec) -> PostmarkDomain:
+def _recorded_as_ours(client: DomainsApi, ledger: Ledger, name: str) -> PostmarkDomain | None:
+    """The domain called ``name`` if the ledger says it is this resource's (another delivery of the same request
+    created it between this one's lookup and its POST), else None."""
+    found = client.find_domain_by_name(name)
+    if found is not None and ledger.owner_of(found.id) == ledger.owner:
+        return client.get_domain(found.id)
+    return None
+
+
+def _post_once_known(client: DomainsApi, ledger: Ledger, spec: DomainSpec) -> PostmarkDomain:
     """``POST /domains`` until its outcome is known; returns the domain this resource created."""
     unknown: PostmarkError | None = None
     for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
@@ -205,6 +214,9 @@ def _post_once_known(client: DomainsApi, spec: DomainSpec) -> PostmarkDomain:
         try:
             return client.create_domain(spec.name, spec.return_path_domain)
         except PostmarkAlreadyExists:
+            if unknown is None and (ours := _recorded_as_ours(client, ledger, spec.name)) is not None:
+                logger.info("POST /domains answered 512 for a domain this resource holds (a duplicate delivery)")
+                return ours
             if unknown is None:
                 raise DomainNotOursError(
                     f"Postmark domain {spec.name} was registered by someone else while this resource was creating it "
@@ -247,14 +259,14 @@ def _obtain(
         return _hold_existing(client, ledger, spec, existing.id, on_progress)
     on_progress(spec.name)  # the claim: a failure from here on is resolved by name
     try:
-        domain = _post_once_known(client, spec)
+        domain = _post_once_known(client, ledger, spec)
     except DomainNotOursError:
         on_progress("")  # someone else's domain: the rollback must not touch it
         raise
     on_progress(str(domain.id))
     if on_created is not None:
         on_created(domain.id)
-    ledger.record(domain.id)
+    ledger.record(domain.id, budget=client.deadline)
     domain, changed = _fix_return_path(client, domain, spec)
     return _publishable(DomainResult(domain, created=True, return_path_changed=changed))
 
@@ -276,16 +288,24 @@ def _hold_existing(
             "removes it), or delete it in Postmark",
             domain_id=domain_id,
         )
-    on_progress(str(domain_id))
-    if owner is None:
-        ledger.record(domain_id)
-        logger.info("taking over existing Postmark domain %s (%s): TakeOverExisting is true", domain_id, spec.name)
-    else:
+    if owner is not None:
+        # Ours already (a duplicate delivery, an earlier attempt): a failure from here on may answer its ID.
         logger.info("Postmark domain %s (%s) is already this resource's (an earlier attempt)", domain_id, spec.name)
-    domain, changed = _fix_return_path(client, client.get_domain(domain_id), spec)
-    return _publishable(
-        DomainResult(domain, taken_over=owner is None, resumed=owner is not None, return_path_changed=changed)
-    )
+        on_progress(str(domain_id))
+        domain, changed = _fix_return_path(client, client.get_domain(domain_id), spec)
+        return _publishable(DomainResult(domain, resumed=True, return_path_changed=changed))
+    # A take-over becomes this resource's only once it is complete: until then a failure answers without the ID (the
+    # rollback must not delete a domain that existed before) and withdraws the ownership record.
+    ledger.record(domain_id, budget=client.deadline)
+    try:
+        domain, changed = _fix_return_path(client, client.get_domain(domain_id), spec)
+        result = _publishable(DomainResult(domain, taken_over=True, return_path_changed=changed))
+    except BaseException:
+        ledger.release(domain_id)
+        raise
+    logger.info("took over existing Postmark domain %s (%s): TakeOverExisting is true", domain_id, spec.name)
+    on_progress(str(domain_id))
+    return result
 
 
 def _publishable(result: DomainResult) -> DomainResult:
@@ -305,6 +325,10 @@ def update_domain(
 ) -> DomainResult:
     """Update in place, or replace (module docstring); ``replaced`` says whether the ID changed."""
     domain_id = parse_physical_id(physical_id)
+    if domain_id is not None and ledger.owner_of(domain_id) is None:
+        # The ID CloudFormation holds is this resource's by construction; a domain held since before the ownership
+        # record is recorded now, so that the rollback of a replacement can take it back.
+        ledger.record(domain_id, budget=client.deadline)
     if domain_id is not None and (old_name is None or old_name == spec.name):
         try:
             domain: PostmarkDomain | None = client.get_domain(domain_id)
@@ -312,8 +336,6 @@ def update_domain(
             logger.info("Postmark domain %s is not visible with this token: replacing it", domain_id)
             domain = None
         if domain is not None and domain.name.lower() == spec.name:
-            if ledger.owner_of(domain_id) is None:
-                ledger.record(domain_id)  # held since before the ledger existed
             domain, changed = _fix_return_path(client, domain, spec)
             return DomainResult(domain, return_path_changed=changed)
     return _replace(client, ledger, spec)
@@ -372,6 +394,16 @@ def _discard_claimed(client: DomainsApi, ledger: Ledger, name: str) -> None:
         discard_domain(client, ledger, found.id)
 
 
+def _owner_or_none(ledger: Ledger, domain_id: int) -> str | None:
+    """The recorded owner; an unreadable record counts as none, so a Delete never fails on it (what it acts on is
+    this resource's by construction: the ID it answered, or the claim of a name that was absent)."""
+    try:
+        return ledger.owner_of(domain_id)
+    except OwnershipError as exc:
+        logger.warning("%s; deciding without it", exc)
+        return None
+
+
 def delete_domain(client: DomainsApi, ledger: Ledger, physical_id: str | None) -> str:
     """Delete what ``physical_id`` stands for with this client's token; returns the outcome for the log.
 
@@ -385,11 +417,17 @@ def delete_domain(client: DomainsApi, ledger: Ledger, physical_id: str | None) -
         found = client.find_domain_by_name(name)
         if found is None:
             return "claim_never_created"
-        owner = ledger.owner_of(found.id)
+        owner = _owner_or_none(ledger, found.id)
         if owner not in (None, ledger.owner):
             logger.warning("Postmark domain %s (%s) is held by %s: left alone", found.id, name, owner)
             return "held_by_another_resource"
         domain_id = found.id
+    else:
+        owner = _owner_or_none(ledger, domain_id)
+        if owner not in (None, ledger.owner):
+            # Never this resource's to delete (CloudFormation holding its ID means a bug or a hand edit): left.
+            logger.warning("Postmark domain %s is held by %s: left alone", domain_id, owner)
+            return "held_by_another_resource"
     client.delete_domain(domain_id)
     ledger.release(domain_id)
     return "deleted"

@@ -28,6 +28,8 @@ from arda_mail.deadline import Deadline
 
 TAG_PREFIX = "arda-mail:postmark-domain:"
 MAX_TAG_VALUE = 256
+#: A record is not attempted with less of the caller's time left than one bounded Secrets Manager call needs.
+MIN_RECORD_BUDGET_S = 3.0
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ class Ledger(Protocol):
     @property
     def owner(self) -> str: ...
     def owner_of(self, domain_id: int) -> str | None: ...
-    def record(self, domain_id: int) -> None: ...
+    def record(self, domain_id: int, *, budget: Deadline | None = None) -> bool: ...
     def release(self, domain_id: int) -> None: ...
 
 
@@ -65,7 +67,7 @@ def tag_key(domain_id: int) -> str:
 class SecretTagLedger:
     """The ledger in the tags of ``secret_arn``, for the resource ``owner``; tags are read once per invocation.
 
-    Calls are bounded like every AWS call of the handlers (:func:`arda_mail.aws_sessions.client_config`)."""
+    Its client has the token reads' short timeouts and few attempts, and no retry that would outlive the deadline."""
 
     secret_arn: str
     owner: str
@@ -77,9 +79,13 @@ class SecretTagLedger:
         if self.client is None:
             import boto3
 
-            from arda_mail.aws_sessions import client_config
+            from arda_mail.aws_sessions import guard_retries
+            from arda_mail.secrets import client_config
 
-            self.client = boto3.client("secretsmanager", config=client_config(self.deadline))
+            # The token reads' short timeouts and few attempts, and no retry that would outlive the deadline: a
+            # slow ledger must not eat the time a failed replacement keeps back to remove what it created.
+            self.client = boto3.client("secretsmanager", config=client_config())
+            guard_retries(self.client, self.deadline)
         return self.client
 
     def _read(self) -> dict[str, str]:
@@ -97,20 +103,32 @@ class SecretTagLedger:
         """The resource recorded as the domain's owner, or None when no resource of this project claims it."""
         return self._read().get(tag_key(domain_id))
 
-    def record(self, domain_id: int) -> None:
+    def record(self, domain_id: int, *, budget: Deadline | None = None) -> bool:
+        """Best effort, like :meth:`release`: the record helps later decisions but no operation depends on it
+        succeeding (CloudFormation holding the ID already makes the domain this resource's, and every Update records
+        the ID it is sent). Skipped when ``budget`` (the caller's share of the time) is nearly spent, so a slow
+        Secrets Manager never eats the time a failed replacement keeps back to remove what it created."""
         from botocore.exceptions import BotoCoreError, ClientError
 
+        if budget is not None and budget.remaining() < MIN_RECORD_BUDGET_S:
+            logger.warning("no time left to record Postmark domain %s as owned by %s", domain_id, self.owner)
+            return False
         key = tag_key(domain_id)
         try:
             self._secrets().tag_resource(SecretId=self.secret_arn, Tags=[{"Key": key, "Value": self.owner}])
         except (BotoCoreError, ClientError) as exc:
-            raise OwnershipError(
-                f"could not record Postmark domain {domain_id} as owned by {self.owner} on secret {self.secret_arn}: "
-                f"{exc}"
-            ) from None
+            logger.warning(
+                "could not record Postmark domain %s as owned by %s on secret %s: %s",
+                domain_id,
+                self.owner,
+                self.secret_arn,
+                exc,
+            )
+            return False
         if self._tags is not None:
             self._tags[key] = self.owner
         logger.info("recorded Postmark domain %s as owned by %s", domain_id, self.owner)
+        return True
 
     def release(self, domain_id: int) -> None:
         """Best effort: a stale entry names a domain that no longer exists, which harms nothing."""
