@@ -130,14 +130,17 @@ def create_partition_stack(
     token_arn = secrets.describe_secret(SecretId=placement.account_token_secret_name)["ARN"]
     key_arn = secrets.describe_secret(SecretId=placement.encryption_key_secret_name)["ARN"]
     trust = {"Version": "2012-10-17", "Statement": []}
-    values: dict[str, Any] = {
-        "PartitionMailZoneId": zone_id,
-        "PartitionMailZoneName": placement.mail.mail_domain,
-        "EmailPostmarkAccountTokenArn": token_arn,
-        "EmailEncryptionKeyArn": key_arn,
-        "EmailDnsProvisioningRoleArn": {"Fn::GetAtt": ["DnsProvisioningRole", "Arn"]},
-        "EmailEncryptionKeyFallbackRoleArn": {"Fn::GetAtt": ["FallbackRole", "Arn"]},
-    }
+    # The Output keys come from the placement function (in its order: zone ID, zone name, token secret, encryption
+    # key, DNS-provisioning role, fallback role); only their values are the world's.
+    exported: list[Any] = [
+        zone_id,
+        placement.mail.mail_domain,
+        token_arn,
+        key_arn,
+        {"Fn::GetAtt": ["DnsProvisioningRole", "Arn"]},
+        {"Fn::GetAtt": ["FallbackRole", "Arn"]},
+    ]
+    values = dict(zip(placement.exports.as_dict(), exported, strict=True))
     renamed = dict(rename or {})
     template = {
         "Resources": {
