@@ -67,9 +67,9 @@ from support.postmark import (  # noqa: F401 - the *_fixture imports register th
 )
 from support.sequences import CloudFormation, OpenExamples, SequenceStats, succeeded
 
+from arda_mail.log_redaction import install as guard_botocore_logs
 from arda_mail.placement import return_path_host_for
 from arda_mail.postmark import client as client_module
-from arda_mail.secrets import guard_botocore_logs
 from arda_ops.handlers import load_function_module
 from postmark_emulator import Fault
 

@@ -114,7 +114,7 @@ def put_secret(name: str, value: str) -> str:
     request would show the value: the same guard as the handlers' keeps it out of the logs)."""
     import boto3
 
-    from arda_mail.secrets import guard_botocore_logs
+    from arda_mail.log_redaction import install as guard_botocore_logs
 
     guard_botocore_logs()
 
@@ -127,7 +127,7 @@ def put_secret_value(secret_arn: str, value: str) -> None:
     value it held until now stays readable as ``AWSPREVIOUS``."""
     import boto3
 
-    from arda_mail.secrets import guard_botocore_logs
+    from arda_mail.log_redaction import install as guard_botocore_logs
 
     guard_botocore_logs()
     boto3.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=value)

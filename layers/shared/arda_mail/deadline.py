@@ -1,8 +1,9 @@
 """A time budget derived from the Lambda's remaining time.
 
 Every wait and every retry in the handlers is bounded by a :class:`Deadline`, so the function always
-has time left to send its own response with a clear Reason, well before crhelper's last-resort timer
-(0.5 s before the Lambda times out) and long before CloudFormation's ``ServiceTimeout``.
+has time left to send its own response with a clear Reason, before the response helper's last-resort timer
+(:data:`arda_mail.cfn.TIMER_MARGIN_S` before the Lambda times out) and long before CloudFormation's
+``ServiceTimeout``.
 """
 
 from __future__ import annotations

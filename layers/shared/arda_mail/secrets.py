@@ -57,11 +57,6 @@ def client_config() -> Config:
     )
 
 
-def guard_botocore_logs() -> None:
-    """Keep secret values out of every log record (idempotent; kept for callers of the former name)."""
-    log_redaction.install()
-
-
 def _provider() -> SecretsProvider:
     """Powertools' default Secrets Manager provider, built with :func:`client_config`.
 
@@ -100,7 +95,7 @@ def get_account_token(
 ) -> str:
     """The account token stored in ``secret_arn`` under the staging label ``stage`` (surrounding whitespace
     removed). ``AWSCURRENT`` is cached for ``max_age`` seconds; any other stage is always fetched."""
-    guard_botocore_logs()
+    log_redaction.install()
     value = _current_value(secret_arn, max_age, force_fetch) if stage == CURRENT_STAGE else _value(secret_arn, stage)
     where = f"secret {secret_arn}" if stage == CURRENT_STAGE else f"secret {secret_arn} ({stage})"
     if not isinstance(value, str):
