@@ -16,7 +16,7 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 SAM_PATH := $(dir $(PY313)):$(PATH)
 PARTITION ?= dev
 
-.PHONY: help setup test unit integration lint typecheck validate checkov build rehearse bench drift ci lock clean
+.PHONY: help setup test unit integration lint typecheck validate checkov build build-corporate rehearse bench drift ci lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -61,18 +61,29 @@ validate: $(VENV)/.stamp $(SAM_VENV)/.stamp ## cfn-lint and sam validate --lint 
 	$(VENV)/bin/cfn-lint template.yaml root/template.yaml
 	$(SAM) validate --lint --template-file template.yaml
 	$(SAM) validate --lint --template-file root/template.yaml
+	$(VENV)/bin/cfn-lint corporate/template.yaml
+	$(SAM) validate --lint --template-file corporate/template.yaml
+	$(VENV)/bin/cfn-lint tenant/template.yaml
+	$(SAM) validate --lint --template-file tenant/template.yaml
 
 checkov: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp ## checkov on the SAM-translated templates
 	mkdir -p .aws-sam/translated
 	$(PY) -m arda_ops.sam_translate template.yaml > .aws-sam/translated/template.json
 	$(PY) -m arda_ops.sam_translate root/template.yaml > .aws-sam/translated/root.json
+	$(PY) -m arda_ops.sam_translate corporate/template.yaml > .aws-sam/translated/corporate.json
+	$(CHECKOV) --config-file .checkov.yaml -f .aws-sam/translated/corporate.json
+	$(PY) -m arda_ops.sam_translate tenant/template.yaml > .aws-sam/translated/tenant.json
+	$(CHECKOV) --config-file .checkov.yaml -f .aws-sam/translated/tenant.json
 	$(CHECKOV) --config-file .checkov.yaml \
 	  -f .aws-sam/translated/template.json -f .aws-sam/translated/root.json
 
 build: $(SAM_VENV)/.stamp ## sam build (runtime python3.13; the shared layer compiles itself to .pyc: layers/shared/Makefile)
 	PATH="$(SAM_PATH)" $(SAM) build --parallel
 
-rehearse: $(VENV)/.stamp ## the offline rehearsal of a partition's whole lifecycle (PARTITION=dev, ARGS=--json)
+build-corporate: $(SAM_VENV)/.stamp ## sam build of corporate/template.yaml into .aws-sam/build-corporate (samconfig env corporate)
+	PATH="$(SAM_PATH)" $(SAM) build --config-file "$(CURDIR)/samconfig.toml" --config-env corporate
+
+rehearse: $(VENV)/.stamp ## the offline rehearsal of a stack's whole lifecycle (PARTITION=dev, or corporate; ARGS=--json)
 	$(PY) -m arda_ops.rehearsal.cli --partition $(PARTITION) $(ARGS)
 
 bench: $(VENV)/.stamp build ## cold imports, artifact sizes, API calls per operation, drift timings

@@ -23,7 +23,7 @@ from arda_mail.ns_delegation_service import Delegated, delegate, previous_proper
 from arda_mail.route53_delegation import DelegationProperties, DelegationTarget, Route53Delegation, read_properties
 
 helper = new_resource_helper()
-logger = Logger(service="arda-mail-ns-delegation")
+logger = Logger()  # service name: POWERTOOLS_SERVICE_NAME, set per function in the template
 
 
 def _route53(event: dict[str, Any], props: DelegationProperties, context: Any) -> Route53Delegation:

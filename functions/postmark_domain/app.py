@@ -4,10 +4,11 @@ Properties: ``DomainName`` (required), ``ReturnPathDomain`` (default from the pl
 of ``DomainName``), ``AccountTokenSecretArn`` (required; the token never travels in properties), ``ApiUrl``
 (Postmark's API, or loopback for tests), ``PostmarkAccount`` (the registry's account: a change makes
 CloudFormation send the Update that moves the domain), ``TakeOverExisting`` (``"true"`` to take over a domain
-that already exists and that this resource did not create) and ``Reconcile`` (changed by
-``bin/deploy --reconcile``). Attributes: ``DomainId`` (also the PhysicalResourceId), ``DkimHostName``,
-``DkimTextValue``, ``DkimRecordValue``, ``ReturnPathHostName``, ``ReturnPathCnameTarget``, ``DkimVerified``,
-``ReturnPathVerified``.
+that already exists and that this resource did not create), ``Reconcile`` (changed by
+``bin/deploy --reconcile``) and ``TenantSlug`` (a tenant stack's: the slug passes the registry's validator and
+``DomainName`` is exactly that tenant's domain, checked before any call). Attributes: ``DomainId`` (also the
+PhysicalResourceId), ``DkimHostName``, ``DkimTextValue``, ``DkimRecordValue``, ``ReturnPathHostName``,
+``ReturnPathCnameTarget``, ``DkimVerified``, ``ReturnPathVerified``.
 
 Ownership, replacement and the previous-token Delete live in :mod:`arda_mail.postmark.domain_service`.
 """
@@ -24,7 +25,7 @@ from arda_mail.cfn import event_summary, new_resource_helper
 from arda_mail.deadline import Deadline
 from arda_mail.dns_names import is_strict_subdomain
 from arda_mail.partitions import PostmarkAccount
-from arda_mail.placement import return_path_host_for
+from arda_mail.placement import return_path_host_for, tenant_domain_problem
 from arda_mail.postmark.access import PostmarkAccess
 from arda_mail.postmark.client import DEFAULT_API_URL
 from arda_mail.postmark.domain_service import DomainSpec, create_domain, names_a_domain, retire_domain, update_domain
@@ -33,7 +34,7 @@ from arda_mail.postmark.ownership import SecretTagLedger, owner_name
 from arda_mail.properties import PropertyReader
 
 helper = new_resource_helper()
-logger = Logger(service="postmark-domain")
+logger = Logger()  # service name: POWERTOOLS_SERVICE_NAME, set per function in the template
 
 PROPERTIES = (
     "DomainName",
@@ -43,6 +44,7 @@ PROPERTIES = (
     "PostmarkAccount",
     "TakeOverExisting",
     "Reconcile",
+    "TenantSlug",
 )
 POSTMARK_ACCOUNTS = tuple(sorted(account.value for account in PostmarkAccount))
 
@@ -73,6 +75,14 @@ def known_account(value: object) -> str | None:
 def read_properties(raw: Mapping[str, Any] | None, context: Any = None) -> DomainProperties:
     """Validate every property; raises one InvalidPropertiesError naming all problems."""
     reader = PropertyReader(raw, PROPERTIES, context=context)
+    # A tenant stack's domain (tenant/template.yaml): the slug and the exact name are checked before any call, and
+    # first, so the Reason leads with the tenant's problem rather than its consequences for the names.
+    tenant = reader.string("TenantSlug")
+    if tenant:
+        given = raw.get("DomainName") if isinstance(raw, Mapping) else None
+        problem = tenant_domain_problem(tenant, given if isinstance(given, str) else "")
+        if problem:
+            reader.problem(f"TenantSlug: {problem}")
     name = reader.domain("DomainName", required=True)
     return_path = reader.domain("ReturnPathDomain", return_path_host_for(name) if name else None)
     if name and return_path and not is_strict_subdomain(return_path, name):
@@ -162,9 +172,7 @@ def delete(event: dict[str, Any], context: Any) -> None:
     logger.info("Delete: done", extra={"physical_id": physical_id, "outcome": outcome})
 
 
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> None:
     logger.append_keys(**event_summary(event))
-    try:
-        helper(event, context)
-    finally:
-        logger.remove_keys(list(event_summary(event)))
+    helper(event, context)

@@ -24,14 +24,14 @@ from arda_mail.cfn import event_summary, new_resource_helper
 from arda_mail.deadline import Deadline
 from arda_mail.postmark.access import PostmarkAccess
 from arda_mail.postmark.client import DEFAULT_API_URL
-from arda_mail.postmark.domain_service import MAX_ID_DIGITS, parse_physical_id
 from arda_mail.postmark.errors import ResourceFailedError, explained_failures
+from arda_mail.postmark.models import MAX_ID_DIGITS, parse_physical_id
 from arda_mail.postmark.verification import verify_until
 from arda_mail.properties import PropertyReader
 from arda_mail.reasons import one_line
 
 helper = new_resource_helper()
-logger = Logger(service="postmark-domain-verification")
+logger = Logger()  # service name: POWERTOOLS_SERVICE_NAME, set per function in the template
 
 PROPERTIES = (
     "DomainId",
@@ -142,9 +142,7 @@ def delete(event: dict[str, Any], context: Any) -> None:
     logger.info("Delete: nothing to undo (verification has no remote state)")
 
 
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> None:
     logger.append_keys(**event_summary(event))
-    try:
-        helper(event, context)
-    finally:
-        logger.remove_keys(list(event_summary(event)))
+    helper(event, context)

@@ -6,7 +6,10 @@
 - the built artifacts' sizes (on disk and zipped, as Lambda receives them);
 - API calls and wall time per lifecycle operation of each custom resource, counted by the rehearsal (run in a
   fresh process) against zero-latency emulators (our own added time: what an operator waits for in the console);
-- the drift check's time for the 4 active partitions and for 50 synthetic partitions.
+- the NS delegation's polling path (Route 53 answering PENDING for 0, 1, 2 looks; ``arda_ops.bench_ns_pending``),
+  in a fresh process;
+- the drift check's time for the 4 active partitions and for 50 synthetic partitions, measured in a child process
+  while the loopback world serves from this one.
 
 Run after ``make build``. Nothing here sleeps; every figure comes from a measurement of this machine.
 Ratios are measured paired (each round's handler against the same round's ``import boto3``), never across runs.
@@ -168,6 +171,20 @@ def measure_lifecycle() -> dict[str, Any]:
     return {"passed": report["passed"], "operations": operations}
 
 
+def measure_ns_pending() -> list[dict[str, Any]]:
+    """The NS delegation's PENDING path, in a fresh process (see :mod:`arda_ops.bench_ns_pending`)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "arda_ops.bench_ns_pending"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO_ROOT,
+        timeout=600,
+    )
+    rows: list[dict[str, Any]] = json.loads(out.stdout.strip().splitlines()[-1])
+    return rows
+
+
 def measure_drift(synthetic: int) -> dict[str, Any]:
     from arda_ops.bench_drift import time_drift
 
@@ -202,8 +219,14 @@ def _print(report: dict[str, Any]) -> None:
             f"  {op['operation']:<66}{op['status']:<8} Postmark {op['postmark_calls']}  AWS {op['aws_calls']}"
             f"  {op['seconds'] * 1000:>6.0f} ms{flag}"
         )
+    print("\nNS delegation while Route 53 answers PENDING (first look immediate, then 1 s, 2 s, ... between looks)")
+    for op in report["ns_pending"]:
+        print(
+            f"  {op['operation']:<50}{op['status']:<8} {op['change_answers']} change answer(s)"
+            f"  {op['seconds'] * 1000:>6.0f} ms"
+        )
     drift = report["drift"]
-    print("\nDrift check")
+    print("\nDrift check (timed in its own process; the loopback world serves from the bench's)")
     for row in drift["runs"]:
         print(
             f"  {row['targets']:>3} partitions: {row['seconds']:.2f} s, {row['checks']} checks, exit {row['exit_code']}"
@@ -223,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         "imports": measure_imports(args.runs),
         "sizes": measure_sizes(),
         "lifecycle": measure_lifecycle(),
+        "ns_pending": measure_ns_pending(),
         "drift": measure_drift(args.synthetic),
     }
     if args.json:

@@ -3,14 +3,19 @@
 Each run builds a healthy world in the one loopback world the drift tests use
 (:func:`arda_ops.loopback.healthy.build_healthy_world`: zones, records, secrets and export stacks in moto;
 verified Postmark domains in the emulator; NS delegations in the Platform Root's parent zone; two
-authoritative DNS servers reading moto), then times :func:`arda_ops.drift.runner.run_drift` alone. Synthetic
-partitions are tenant-shaped mail domains below the dev partition's zone (names from the placement function),
-so every check really runs.
+authoritative DNS servers reading moto), then times :func:`arda_ops.drift.runner.run_drift` alone in a child
+process (``python -m arda_ops.bench_drift CONFIG``): moto, the emulator and the DNS servers keep serving from this
+process, so the figure is the drift check's own time, not shared with the threads that play its world.
+Synthetic partitions are tenant-shaped mail domains below the dev partition's zone (names from the placement
+function), so every check really runs.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -73,25 +78,45 @@ def _timed(placements: Sequence[PartitionPlacement], registry_targets: bool) -> 
     tokens = {"PostmarkNonProd": f"bench-{uuid.uuid4().hex}", "PostmarkProd": f"bench-{uuid.uuid4().hex}"}
     with _environment(_ENV), LoopbackWorld(tokens=tokens, dns=True) as world:
         build_healthy_world(world, [partition_mail_target(p) for p in placements])
-        config = DriftConfig(
-            partitions=None if registry_targets else (),
-            mail_targets=registry_targets,
-            extra_targets=() if registry_targets else tuple(_target(p) for p in placements),
-            dns_server=Endpoint(*world.zone_dns.address),
-            parent_dns_server=Endpoint(*world.parent_dns.address),
-            postmark_api_url=world.postmark.url,
-            aws_endpoint_url=world.moto.url,
-            timeout=10.0,
+        child_config = {
+            "registry_targets": registry_targets,
+            "synthetic": 0 if registry_targets else len(placements),
+            "dns_server": list(world.zone_dns.address),
+            "parent_dns_server": list(world.parent_dns.address),
+            "postmark_api_url": world.postmark.url,
+            "aws_endpoint_url": world.moto.url,
+        }
+        out = subprocess.run(
+            [sys.executable, "-m", "arda_ops.bench_drift", json.dumps(child_config)],
+            env={**os.environ, **_ENV},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
         )
-        started = time.perf_counter()
-        report = run_drift(config)
-        seconds = time.perf_counter() - started
-    return {
-        "targets": len(placements),
-        "seconds": seconds,
-        "checks": len(report.results),
-        "exit_code": report.exit_code,
-    }
+    figures: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def _measure_in_this_process(child_config: dict[str, Any]) -> dict[str, Any]:
+    """The child's side: build the same targets, time :func:`run_drift` alone."""
+    synthetic = int(child_config["synthetic"])
+    registry_targets = bool(child_config["registry_targets"])
+    config = DriftConfig(
+        partitions=None if registry_targets else (),
+        mail_targets=registry_targets,
+        extra_targets=tuple(_target(synthetic_placement(i)) for i in range(synthetic)),
+        dns_server=Endpoint(*child_config["dns_server"]),
+        parent_dns_server=Endpoint(*child_config["parent_dns_server"]),
+        postmark_api_url=child_config["postmark_api_url"],
+        aws_endpoint_url=child_config["aws_endpoint_url"],
+        timeout=10.0,
+    )
+    targets = len(active_partition_names()) if registry_targets else synthetic
+    started = time.perf_counter()
+    report = run_drift(config)
+    seconds = time.perf_counter() - started
+    return {"targets": targets, "seconds": seconds, "checks": len(report.results), "exit_code": report.exit_code}
 
 
 def time_drift(synthetic: int) -> dict[str, Any]:
@@ -100,3 +125,7 @@ def time_drift(synthetic: int) -> dict[str, Any]:
     if synthetic:
         runs.append(_timed([synthetic_placement(i) for i in range(synthetic)], registry_targets=False))
     return {"runs": runs}
+
+
+if __name__ == "__main__":
+    print(json.dumps(_measure_in_this_process(json.loads(sys.argv[1]))))

@@ -306,13 +306,19 @@ def invoke(
     *,
     timeout_ms: int = 30_000,
     wait_s: float = 5.0,
+    function_arn: str | None = None,
 ) -> CfnResponse:
     """Invoke ``handler`` like Lambda does and return the response CloudFormation received.
 
+    ``function_arn`` is the invoked function's ARN the context carries (default: a function in the default test
+    account); a handler reads its own account from it, so a stack of another account passes its function's.
     Raises TimeoutError when the handler returned without PUTting a response: for CloudFormation that is
     a stack hanging until ``ServiceTimeout``.
     """
-    handler(event, LambdaContext(timeout_ms=timeout_ms))
+    context = LambdaContext(timeout_ms=timeout_ms)
+    if function_arn is not None:
+        context.invoked_function_arn = function_arn
+    handler(event, context)
     return receiver.wait_for(event["ResponseURL"], timeout=wait_s)
 
 

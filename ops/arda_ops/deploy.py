@@ -34,13 +34,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from arda_mail import log_redaction
 from arda_mail.partitions import SuspendedPartitionError, UnknownPartitionError, get_partition, postmark_token_reference
+from arda_mail.placement import CORPORATE_INFRASTRUCTURE, CORPORATE_SCOPE, corporate_placement
 from arda_ops import samconfig
 from arda_ops.accounts import (
     AccountsConfigError,
+    account_for,
     is_placeholder_zone_id,
     mail_root_zone_id,
-    partition_account,
     platform_root_account,
 )
 
@@ -50,6 +52,8 @@ SAMCONFIG_ENV = "ARDA_MAIL_SAMCONFIG"
 REGENERATE_SAMCONFIG = ".venv/bin/python -m arda_ops.samconfig --write"
 TOKEN_PARAMETER = "PostmarkAccountToken"  # noqa: S105 - the parameter name, not a value
 RECONCILE_PARAMETER = "Reconcile"
+#: Set to "true" only by ``--adopt``; every other deploy sends "false" (see :func:`deploy`).
+TAKE_OVER_PARAMETER = "TakeOverExistingPostmarkDomain"
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9-]+$")
 #: SAM options that would print the parameter overrides (the token) in clear, or that bin/deploy sets itself.
 _FORBIDDEN_SAM_ARGS = frozenset({"--debug", "--guided", "-g", "--parameter-overrides", "--profile", "--config-file"})
@@ -148,14 +152,16 @@ def preflight(
     skip_build: bool = False,
     tools_path: str | None = None,
     samconfig_file: Path | None = None,
+    tools: Sequence[str] | None = None,
 ) -> DeployPlan:
-    """Every check that must pass before anything is read from 1Password or sent to AWS."""
+    """Every check that must pass before anything is read from 1Password or sent to AWS (``tools``: the ones the
+    run calls, default :func:`required_tools`; a tenant stack needs neither ``op`` nor ``make``)."""
     try:
-        part = get_partition(partition)
+        infrastructure = stack_infrastructure(partition)
     except (UnknownPartitionError, SuspendedPartitionError) as exc:
         raise PreflightError(str(exc)) from exc
     try:
-        account = partition_account(part)
+        account = account_for(infrastructure)
         root = platform_root_account()
         zone_id = mail_root_zone_id()
     except AccountsConfigError as exc:
@@ -173,22 +179,42 @@ def preflight(
         )
     config_file = samconfig_file or samconfig_path()
     check_samconfig(partition, config_file)
-    missing = missing_tools(required_tools(skip_build=skip_build), tools_path)
+    missing = missing_tools(required_tools(skip_build=skip_build) if tools is None else tools, tools_path)
     if missing:
         raise PreflightError(f"required tool(s) not on PATH: {', '.join(missing)} (install them, then retry)")
     caller = identity(account.region, profile)
     if caller != account.account_id:
         used = f"the credentials of profile {profile}" if profile else "these AWS credentials"
         raise PreflightError(
-            f"{used} belong to account {caller}, but {partition} lives in {part.infrastructure} "
+            f"{used} belong to account {caller}, but {partition} lives in {infrastructure} "
             f"({account.account_id}); pass the profile of that account (--profile NAME or AWS_PROFILE)"
         )
     return DeployPlan(partition, account.account_id, account.region, profile, config_file)
 
 
+def stack_infrastructure(name: str) -> str:
+    """The infrastructure (``config/accounts.toml`` entry) of a stack bin/deploy deploys: an active partition's,
+    or, for ``corporate``, the Corporate mail stack's. Raises for unknown and suspended partitions."""
+    if name == CORPORATE_SCOPE:
+        return CORPORATE_INFRASTRUCTURE
+    return get_partition(name).infrastructure
+
+
+def token_reference(name: str) -> str:
+    """The 1Password reference of the stack's Postmark account token (Corporate's vault is its own)."""
+    if name == CORPORATE_SCOPE:
+        return corporate_placement().postmark_token_reference
+    return postmark_token_reference(name)
+
+
+def build_target(name: str) -> str:
+    """The make target that builds the stack's template (Corporate's builds into its own folder)."""
+    return "build-corporate" if name == CORPORATE_SCOPE else "build"
+
+
 def read_token_with_op(partition: str) -> str:
     """``op read op://…`` into memory; the reference is in argv, the token only in the pipe."""
-    reference = postmark_token_reference(partition)
+    reference = token_reference(partition)
     result = subprocess.run(["op", "read", "--no-newline", reference], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         # op's stderr names the reference and the problem, never the secret.
@@ -201,8 +227,8 @@ def read_token_with_op(partition: str) -> str:
     return token
 
 
-def run_build() -> None:
-    subprocess.run(["make", "build"], cwd=REPO_ROOT, check=True)
+def run_build(name: str = "") -> None:
+    subprocess.run(["make", build_target(name)], cwd=REPO_ROOT, check=True)
 
 
 def utc_stamp() -> str:
@@ -237,9 +263,11 @@ def deploy(
     reconcile: bool = False,
     identity: Identity = caller_account_id,
     token_reader: Callable[[str], str] = read_token_with_op,
-    build: Callable[[], None] = run_build,
+    build: Callable[[], None] | None = None,
     sam: Callable[[Sequence[str]], int] = run_sam_in_process,
     stamp: Callable[[], str] = utc_stamp,
+    extra_overrides: Sequence[str] = (),
+    dkim_key_rotation: str | None = None,
 ) -> int:
     forbidden = sorted({a for a in extra_sam_args if a.split("=", 1)[0] in _FORBIDDEN_SAM_ARGS})
     if forbidden:
@@ -248,12 +276,27 @@ def deploy(
             f"{forbidden}; use bin/deploy's own --profile"
         )
     plan = preflight(partition, profile=profile, identity=identity, skip_build=skip_build)
-    overrides = sam_parameter_overrides(partition, plan.samconfig)
+    overrides = [*sam_parameter_overrides(partition, plan.samconfig), *extra_overrides]
+    if dkim_key_rotation is not None:
+        # The stack keeps the value afterwards (later deploys send UsePreviousValue): README, "Rotating a DKIM key".
+        from arda_mail.postmark.dkim_rotation import rotation_problem
+
+        problem = rotation_problem(dkim_key_rotation)
+        if problem:
+            raise PreflightError(f"--dkim-key-rotation {dkim_key_rotation[:20]!r} {problem}")
+        overrides.append(f"DkimKeyRotation={dkim_key_rotation}")
+    if not any(o.startswith(f"{TAKE_OVER_PARAMETER}=") for o in overrides):
+        # Taking over an existing Postmark domain is the one-time act of `--adopt`. Said explicitly here, or the stack
+        # would keep the adoption's "true" for good (SAM CLI sends UsePreviousValue for every parameter it is not
+        # given), and a later replacement could take over a same-named domain it should have refused.
+        overrides.append(f"{TAKE_OVER_PARAMETER}=false")
     if reconcile:
         overrides.append(f"{RECONCILE_PARAMETER}={stamp()}")
     token = token_reader(partition)
+    log_redaction.install()  # SAM CLI runs in this process: its (and botocore's) DEBUG lines never print the token
+    log_redaction.register_value(token)
     if not skip_build:
-        build()
+        (build or (lambda: run_build(partition)))()
     args = ["deploy", "--config-file", str(plan.samconfig), "--config-env", partition]
     if plan.profile:
         args += ["--profile", plan.profile]
@@ -267,7 +310,7 @@ def deploy(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bin/deploy", description="Deploy one partition's mail stack.")
-    parser.add_argument("partition", help="dev, stage, demo or prod")
+    parser.add_argument("partition", help="dev, stage, demo or prod; or corporate (the Corporate mail stack)")
     parser.add_argument("--profile", help="AWS profile of the partition's account (default: $AWS_PROFILE)")
     parser.add_argument("--skip-build", action="store_true", help="deploy the existing .aws-sam/build")
     parser.add_argument(
@@ -275,6 +318,22 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="send every custom resource an Update so each re-asserts its state (repairs out-of-band changes)",
     )
+    parser.add_argument(
+        "--adopt",
+        action="store_true",
+        help="move an existing deployment onto the stack: resource import, then deploy (README, Adopting)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="with --adopt: show the plan, write the documents, send nothing"
+    )
+    parser.add_argument("--yes", action="store_true", help="with --adopt: do not ask for confirmation")
+    parser.add_argument(
+        "--dkim-key-rotation",
+        metavar="YYYY-MM[-DD]",
+        help="rotate the domain's DKIM key once for this value (later than the last one; README, Rotating a DKIM key)",
+    )
+    parser.add_argument("--tenant", metavar="SLUG", help="deploy the tenant's own sending-domain stack instead")
+    parser.add_argument("--delete", action="store_true", help="with --tenant: delete the tenant's stack")
     parser.epilog = (
         "Options after -- go to sam deploy unchanged (not --debug, --guided, --parameter-overrides, --profile or "
         "--config-file)."
@@ -282,6 +341,18 @@ def main(argv: list[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     own, extra = (raw[: raw.index("--")], raw[raw.index("--") + 1 :]) if "--" in raw else (raw, [])
     args = parser.parse_args(own)
+    if args.tenant is not None or args.delete:
+        from arda_ops.deploy_tenant import tenant_main
+
+        return tenant_main(parser, args, extra)
+    if (args.dry_run or args.yes) and not args.adopt:
+        parser.error("--dry-run and --yes go with --adopt")
+    if args.adopt and args.reconcile:
+        parser.error(
+            "--adopt and --reconcile do not go together (the adoption's deploy already runs every custom resource)"
+        )
+    if args.adopt:
+        return _adopt(args, extra)
     try:
         return deploy(
             args.partition,
@@ -289,9 +360,28 @@ def main(argv: list[str] | None = None) -> int:
             skip_build=args.skip_build,
             profile=resolve_profile(args.profile),
             reconcile=args.reconcile,
+            dkim_key_rotation=args.dkim_key_rotation,
         )
     except PreflightError as exc:
         print(f"preflight: {exc}", file=sys.stderr)
+        return 2
+
+
+def _adopt(args: argparse.Namespace, extra: list[str]) -> int:
+    """``--adopt``: see :mod:`arda_ops.adopt`; its refusals exit 2 like the preflight's."""
+    from arda_ops.adopt import AdoptionRefusedError, adopt
+
+    try:
+        return adopt(
+            args.partition,
+            profile=resolve_profile(args.profile),
+            dry_run=args.dry_run,
+            yes=args.yes,
+            skip_build=args.skip_build,
+            extra_sam_args=extra,
+        )
+    except (PreflightError, AdoptionRefusedError) as exc:
+        print(f"{'preflight' if isinstance(exc, PreflightError) else 'adopt'}: {exc}", file=sys.stderr)
         return 2
 
 

@@ -15,13 +15,24 @@ from typing import Any
 import tomlkit
 
 from arda_mail.partitions import active_partitions
-from arda_mail.placement import ROOT_DELEGATION_ROLE_NAME, ROOT_STACK_NAME, partition_placement
-from arda_ops.accounts import account_for, mail_root_zone_id, partition_account, platform_root_account
+from arda_mail.placement import (
+    CORPORATE_INFRASTRUCTURE,
+    CORPORATE_SCOPE,
+    ROOT_DELEGATION_ROLE_NAME,
+    ROOT_STACK_NAME,
+    corporate_placement,
+    partition_placement,
+)
+from arda_ops.accounts import account_for, load_accounts, mail_root_zone_id, partition_account, platform_root_account
 
 SAMCONFIG = Path(__file__).resolve().parents[2] / "samconfig.toml"
 PARTITION_CAPABILITIES = "CAPABILITY_IAM CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND"
 #: Partitions whose change sets wait for a person to confirm them.
 CONFIRM_CHANGESET = frozenset({"prod"})
+#: Corporate's template, and where its build goes: apart from the partitions' .aws-sam/build, so building one never
+#: replaces the other's artifacts (sam deploy reads the built template named here, not the source one).
+CORPORATE_TEMPLATE = "corporate/template.yaml"
+CORPORATE_BUILD_DIR = ".aws-sam/build-corporate"
 
 
 def delegation_role_arn() -> str:
@@ -40,9 +51,24 @@ def partition_parameter_overrides(partition: str) -> list[str]:
     ]
 
 
+def has_corporate_account() -> bool:
+    """Whether the accounts file has Corporate's entry. The checked-in file has; an accounts file without it (a
+    test's, or an operator's that predates Corporate) renders no ``corporate`` env and no ``CorporateAccountId``, and
+    ``bin/deploy corporate`` then names the missing entry."""
+    return CORPORATE_INFRASTRUCTURE in load_accounts()
+
+
+def corporate_parameter_overrides() -> list[str]:
+    """The Corporate stack's overrides: the same delegation role and parent zone as a partition's (its names come
+    from the template's generated ``Corporate`` mapping, so there is no scope parameter)."""
+    return [f"DelegationRoleArn={delegation_role_arn()}", f"ParentZoneId={mail_root_zone_id()}"]
+
+
 def root_parameter_overrides() -> list[str]:
-    """root/template.yaml's parameters: the mail-root zone and one account parameter per infrastructure."""
-    infrastructures = sorted({p.infrastructure for p in active_partitions()})
+    """root/template.yaml's parameters: the mail-root zone and one account parameter per infrastructure (the
+    partitions' and Corporate's, whose NS-delegation function roles the root role trusts)."""
+    corporate = {CORPORATE_INFRASTRUCTURE} if has_corporate_account() else set()
+    infrastructures = sorted({p.infrastructure for p in active_partitions()} | corporate)
     return [f"ParentZoneId={mail_root_zone_id()}"] + [
         f"{infra}AccountId={account_for(infra).account_id}" for infra in infrastructures
     ]
@@ -104,6 +130,8 @@ def render() -> str:
             validate={"lint": True},
             deploy=deploy,
         )
+    if has_corporate_account():
+        _add_corporate_env(doc)
     root = platform_root_account()
     root_deploy = {
         "template_file": "root/template.yaml",
@@ -125,6 +153,32 @@ def render() -> str:
         deploy=root_deploy,
     )
     return tomlkit.dumps(doc)
+
+
+def _add_corporate_env(doc: tomlkit.TOMLDocument) -> None:
+    """``corporate``: the Corporate mail stack, built from corporate/template.yaml into its own build folder."""
+    c = corporate_placement()
+    account = account_for(CORPORATE_INFRASTRUCTURE)
+    deploy = {
+        "template_file": f"{CORPORATE_BUILD_DIR}/template.yaml",
+        "stack_name": c.stack_name,
+        "capabilities": PARTITION_CAPABILITIES,
+        "parameter_overrides": corporate_parameter_overrides(),
+        "resolve_s3": True,
+        "s3_prefix": c.stack_name,
+        "confirm_changeset": True,
+        "fail_on_empty_changeset": False,
+        "tags": f"arda:scope={CORPORATE_SCOPE} arda:fqn={c.fqn} arda:component=corporate-mail",
+    }
+    _add_env(
+        doc,
+        CORPORATE_SCOPE,
+        f"{CORPORATE_SCOPE}: {c.infrastructure} ({account.account_id}), {c.postmark_account.value}",
+        **{"global": {"region": account.region}},
+        build={"template_file": CORPORATE_TEMPLATE, "build_dir": CORPORATE_BUILD_DIR, **_build()},
+        validate={"template_file": CORPORATE_TEMPLATE, "lint": True},
+        deploy=deploy,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

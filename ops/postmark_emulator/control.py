@@ -131,7 +131,7 @@ def _seed_domain(pm: PostmarkEmulator, values: dict[str, Any], data: Any) -> Api
 
 def _revoke_safe(pm: PostmarkEmulator, values: dict[str, Any], data: Any) -> ApiResult:
     domain_id = int(values["domain_id"])
-    if pm.api.mark_revoked_key_safe(domain_id):
+    if pm.api.mark_revoked_key_safe(domain_id, forget=bool(data.get("forget"))):
         return ApiResult(200, pm.domain(domain_id))
     return ApiResult(404, {"error": "no such domain"})
 

@@ -86,6 +86,18 @@ def check_foreign_domain_code(code: int) -> int:
     return code
 
 
+#: The spellings of the active key's field in a ``rotatedkim`` answer: the full object's, and the documented
+#: example's ``DKIMTestValue`` (domains-api "Rotate DKIM keys"; also the published OpenAPI schema
+#: DKIMRotationResponse). A client must not depend on that answer's key fields.
+ROTATE_TEXT_VALUE_KEYS = ("DKIMTextValue", "DKIMTestValue")
+
+
+def check_rotate_text_value_key(key: str) -> str:
+    if key not in ROTATE_TEXT_VALUE_KEYS:
+        raise ValueError(f"rotate_text_value_key must be one of {ROTATE_TEXT_VALUE_KEYS}")
+    return key
+
+
 def is_host_name(name: str) -> bool:
     """Labels of ``a-z0-9-`` (1-63 characters, no leading or trailing hyphen), at least two, no trailing dot."""
     return bool(_HOST_NAME.match(name))
@@ -183,9 +195,13 @@ class Domain:
             "ID": self.id,
         }
 
-    def rotation(self) -> dict[str, Any]:
-        """The reduced object ``rotatedkim`` answers (B9)."""
-        return {"Name": self.name, **self._dkim_fields(), "ID": self.id}
+    def rotation(self, text_value_key: str = "DKIMTextValue") -> dict[str, Any]:
+        """The reduced object ``rotatedkim`` answers (B9); ``text_value_key`` plays the documented example's
+        spelling of the active key's field (``DKIMTestValue``) when asked."""
+        fields = self._dkim_fields()
+        if text_value_key != "DKIMTextValue":
+            fields[text_value_key] = fields.pop("DKIMTextValue")
+        return {"Name": self.name, **fields, "ID": self.id}
 
 
 def _normalise_txt(text: str) -> str:
@@ -208,6 +224,8 @@ class AccountApi:
         missing_domain_status: int = DEFAULT_MISSING_DOMAIN_STATUS,
         foreign_domain_code: int = DEFAULT_FOREIGN_DOMAIN_CODE,
         seed: int | str | None = None,
+        rotate_text_value_key: str = "DKIMTextValue",
+        revoked_safe_at_activation: bool = False,
     ) -> None:
         if dkim_key_bits not in SUPPORTED_KEY_BITS:
             raise ValueError(f"dkim_key_bits must be one of {SUPPORTED_KEY_BITS}")
@@ -222,6 +240,11 @@ class AccountApi:
         #: When true, a name registered on one account cannot be created on another (ErrorCode 513).
         self.exclusive_names = exclusive_names
         self.list_error_code = list_error_code
+        #: The key of the active key's value in the ``rotatedkim`` answer (see ROTATE_TEXT_VALUE_KEYS).
+        self.rotate_text_value_key = check_rotate_text_value_key(rotate_text_value_key)
+        #: When true, SafeToRemoveRevokedKeyFromDNS is true as soon as a key is revoked (otherwise only the
+        #: control API's ``revoke-safe`` turns it true, as Postmark does some time later).
+        self.revoked_safe_at_activation = revoked_safe_at_activation
         self._seed = seed
         self._lock = threading.RLock()
         self._rng = random.Random(seed)  # fake key material, not a secret
@@ -245,6 +268,8 @@ class AccountApi:
             "list_error_code": self.list_error_code,
             "missing_domain_status": self.missing_domain_status,
             "foreign_domain_code": self.foreign_domain_code,
+            "rotate_text_value_key": self.rotate_text_value_key,
+            "revoked_safe_at_activation": self.revoked_safe_at_activation,
         }
 
     def snapshot(self) -> list[dict[str, Any]]:
@@ -404,7 +429,7 @@ class AccountApi:
             lagging = domain.verify_calls["dkim"] <= self.verify_lag_calls
             if domain.pending is not None and not lagging and self._dkim_published(domain.pending):
                 if domain.active is not None:
-                    domain.revoked, domain.safe_to_remove_revoked = domain.active, False
+                    domain.revoked, domain.safe_to_remove_revoked = domain.active, self.revoked_safe_at_activation
                 domain.active, domain.pending, domain.dkim_verified = domain.pending, None, True
             return ok(domain.details())
 
@@ -440,12 +465,16 @@ class AccountApi:
                 return api_error(ERR_DKIM_RENEWING, "This DKIM is already being renewed.")
             domain.pending = self._new_key(domain.name)
             domain.verify_calls["dkim"] = 0
-            return ok(domain.rotation())
+            return ok(domain.rotation(self.rotate_text_value_key))
 
-    def mark_revoked_key_safe(self, domain_id: int) -> bool:
+    def mark_revoked_key_safe(self, domain_id: int, *, forget: bool = False) -> bool:
+        """Postmark's later "safe to remove" (``forget``: and the revoked key no longer reported at all; the
+        documentation does not say whether Postmark keeps reporting it, so both are played)."""
         with self._lock:
             domain = self._domains.get(domain_id)
             if domain is None:
                 return False
             domain.safe_to_remove_revoked = domain.revoked is not None
+            if forget:
+                domain.revoked, domain.safe_to_remove_revoked = None, False
             return True

@@ -34,6 +34,7 @@ from postmark_emulator.model import (
     api_error,
     check_foreign_domain_code,
     check_missing_domain_status,
+    check_rotate_text_value_key,
 )
 from postmark_emulator.routes import Route
 
@@ -168,6 +169,8 @@ class PostmarkEmulator:
         token_case_insensitive: bool = True,
         server_tokens: Iterable[str] = (),
         seed: int | str | None = None,
+        rotate_text_value_key: str = "DKIMTextValue",
+        revoked_safe_at_activation: bool = False,
     ) -> None:
         #: The API overview says "The header name and value are case insensitive"; False compares tokens exactly.
         self.token_case_insensitive = token_case_insensitive
@@ -189,6 +192,8 @@ class PostmarkEmulator:
             missing_domain_status=missing_domain_status,
             foreign_domain_code=foreign_domain_code,
             seed=seed,
+            rotate_text_value_key=rotate_text_value_key,
+            revoked_safe_at_activation=revoked_safe_at_activation,
         )
         #: Strict mode: ``Accept`` must allow ``application/json`` and a body needs ``Content-Type: application/json``.
         self.strict_headers = strict_headers
@@ -359,7 +364,15 @@ class PostmarkEmulator:
                 self.api.missing_domain_status = check_missing_domain_status(int(value))
             elif key == "foreign_domain_code":
                 self.api.foreign_domain_code = check_foreign_domain_code(int(value))
-            elif key in {"verify_lag_calls", "exclusive_names", "list_error_code", "dkim_key_bits"}:
+            elif key == "rotate_text_value_key":
+                self.api.rotate_text_value_key = check_rotate_text_value_key(str(value))
+            elif key in {
+                "verify_lag_calls",
+                "exclusive_names",
+                "list_error_code",
+                "dkim_key_bits",
+                "revoked_safe_at_activation",
+            }:
                 setattr(self.api, key, value)
             else:
                 raise ValueError(f"unknown setting {key!r}")

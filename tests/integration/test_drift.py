@@ -69,7 +69,9 @@ def test_every_active_partition_and_corporate_healthy_is_clean(loopback):
     checks = {r.check for r in report.results}
     assert {"postmark.domain", "dns.delegation", "dns.dkim", "dns.return-path", "stack.exports"} <= checks
     corporate_checks = {r.check for r in report.results if r.target == "corporate"}
-    assert not any(c.startswith("stack.") for c in corporate_checks)  # Corporate has no partition stack
+    # Corporate's own stack (in its own account): the same units plus its zone outputs and the Free Kanban Tool
+    assert {"stack.status", "stack.corporate-zone", "dns.free-kanban-dmarc", "dns.delegation"} <= corporate_checks
+    assert "stack.exports" not in corporate_checks  # the six -API- exports are a partition's contract
     assert world.zone_dns.queries  # the answers really came over DNS
     assert world.parent_dns.queries
 
@@ -85,7 +87,8 @@ def test_missing_dkim_record(world):
     assert _only_drift(report) == [("dev", "dns.dkim")]
     row = report.find("dev", "dns.dkim")
     assert row.observed == f"no TXT record at {host}"
-    assert f"publish the DKIM TXT record at {host}" in row.fix
+    assert f"Custom::PostmarkDkim publishes Postmark's key at {host}" in row.fix
+    assert "bin/deploy dev --reconcile" in row.fix
 
 
 def test_wrong_dkim_value(world):
@@ -97,7 +100,7 @@ def test_wrong_dkim_value(world):
     row = report.find("dev", "dns.dkim")
     assert row.verdict is Verdict.DRIFT
     assert "is not Postmark's key" in row.fix
-    assert "DkimRecordValue" in row.fix
+    assert "Custom::PostmarkDkim never overwrites a record it did not write" in row.fix
 
 
 def test_dkim_value_split_into_several_strings_is_still_clean(world):
@@ -208,7 +211,8 @@ def test_pending_rotation_then_revoked_key_still_in_dns(world):
     assert _only_drift(report) == [("dev", "postmark.dkim-rotation")]
     row = report.find("dev", "postmark.dkim-rotation")
     assert row.observed == f"pending key at {rotated.dkim_pending_host} (not in DNS)"
-    assert "publish a second TXT record" in row.fix
+    # The stack's Custom::PostmarkDkim owns the DKIM records: the fix is the stack operation that continues it.
+    assert row.fix.startswith("`bin/deploy dev --reconcile`: Custom::PostmarkDkim publishes the new key")
 
     # publish the new key next to the old one and let Postmark verify it: the old key is now revoked
     world.change(
@@ -225,7 +229,31 @@ def test_pending_rotation_then_revoked_key_still_in_dns(world):
     world.emulator.api.mark_revoked_key_safe(domain["ID"])
     revoked = world.run().find("dev", "postmark.revoked-key")
     assert revoked.verdict is Verdict.DRIFT
+    assert revoked.fix.startswith("`bin/deploy dev --reconcile`: Custom::PostmarkDkim removes it")
     assert f"delete the TXT record at {domain['DKIMHost']}" in revoked.fix
+
+
+@pytest.mark.parametrize(
+    ("phase", "drift", "words"),
+    [
+        ("complete", False, "the last rotation is complete"),
+        ("revoked-key-published", False, "until Postmark says it is safe to remove"),
+        ("pending-verification", True, "asks again"),
+        ("waiting-for-previous", True, "until the previous rotation is complete"),
+    ],
+)
+def test_the_stacks_dkim_rotation_phase_and_its_next_step(world, phase, drift, words):
+    cfn = world.client("cloudformation")
+    stack = partition_placement("dev").stack_name
+    template = cfn.get_template(StackName=stack)["TemplateBody"]
+    template = json.loads(template) if isinstance(template, str) else dict(template)
+    template["Outputs"]["DkimRotationPhase"] = {"Value": phase}
+    cfn.update_stack(StackName=stack, TemplateBody=json.dumps(template))
+    row = world.run().find("dev", "stack.dkim-rotation")
+    assert (row.verdict is Verdict.DRIFT) is drift
+    assert words in (row.fix if drift else row.observed)
+    if drift:
+        assert row.fix.startswith("`bin/deploy dev --reconcile`")
 
 
 def test_export_renamed(world):

@@ -10,6 +10,7 @@ secret scan, which covers captured stdout (Powertools' JSON lines) and the respo
 from __future__ import annotations
 
 import logging
+import os
 
 import botocore.handlers
 import pytest
@@ -38,8 +39,9 @@ from arda_ops.cfn_protocol import url_secrets
 from arda_ops.handlers import load_function_module
 
 bare, handler, ns_world = ns_delegation.bare, ns_delegation.handler, ns_delegation.world
-DEBUG_LOGGERS = ("", "botocore", "urllib3", "requests", "arda_mail", "arda-mail-ns-delegation", "postmark-domain")
-DEBUG_LOGGERS += ("postmark-domain-verification",)
+#: The handlers' Powertools logger is named after POWERTOOLS_SERVICE_NAME (set per function in the template; one
+#: value for the whole test run, from tests/conftest.py).
+DEBUG_LOGGERS = ("", "botocore", "urllib3", "requests", "arda_mail", os.environ["POWERTOOLS_SERVICE_NAME"])
 
 
 @pytest.fixture

@@ -840,7 +840,8 @@ def test_no_token_in_logs_or_responses(cfn, emulator, props, caplog, capfd):
     assert secret_scan.find_secrets(" ".join(texts)) == []
     # Powertools' JSON lines go to the stdout of import time (the scan reads them from pytest's report);
     # the records also reach caplog, with their structured keys.
-    records = [r for r in caplog.records if r.name == "postmark-domain"]
+    service = load_function_module("postmark_domain").logger.service  # POWERTOOLS_SERVICE_NAME (the template's)
+    records = [r for r in caplog.records if r.name == service]
     assert any(getattr(r, "domain_name", None) == NAME for r in records)
     assert any(getattr(r, "actions", None) == ["created"] for r in records)
 

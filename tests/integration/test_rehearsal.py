@@ -38,7 +38,7 @@ def test_every_step_behaves_as_cloudformation_requires(report):
     steps = data["steps"]
     assert [s["ok"] for s in steps] == [True] * len(steps)
     requests = [s for s in steps if s["kind"] in {"Create", "Update", "Delete"}]
-    assert len(requests) == 11
+    assert len(requests) == 15
     assert all(s["status"] in {"SUCCESS", "FAILED"} and s["physical_id"] for s in requests)
     assert [s["status"] for s in requests].count("FAILED") == 1
 
@@ -84,7 +84,19 @@ def test_human_output_has_a_verdict():
     result = _run("--partition", "prod", "--no-drift")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "Offline rehearsal of Alpha001-prod-Email" in result.stdout
-    assert result.stdout.rstrip().splitlines()[-1].startswith("Verdict: PASS - all 19 steps")
+    assert result.stdout.rstrip().splitlines()[-1].startswith("Verdict: PASS - all 22 steps")
+
+
+def test_rotate_shows_a_full_dkim_key_rotation():
+    result = _run("--json", "--no-drift", "--rotate")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    steps = json.loads(result.stdout)["steps"]
+    dkim = [s for s in steps if s["title"].startswith("Custom::PostmarkDkim") and s["kind"] in {"Create", "Update"}]
+    phases = [s["attributes"]["DkimRotationPhase"] for s in dkim]
+    assert phases == ["idle", "revoked-key-published", "complete", "complete"]  # the last: the moved domain
+    rotations = [c for s in steps for c in s["postmark_calls"] if c.endswith("/rotatedkim")]
+    assert len(rotations) == 1, "one value, one rotation"
+    assert all(s["ok"] for s in steps)
 
 
 def test_unknown_partition_exits_2():

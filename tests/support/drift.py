@@ -23,6 +23,7 @@ from arda_ops.drift.probes import Endpoint, EnvTokens
 from arda_ops.drift.report import DriftReport
 from arda_ops.drift.runner import DriftConfig, run_drift
 from arda_ops.loopback.accounts import CORPORATE_ACCOUNT, PLATFORM_ROOT_ACCOUNT
+from arda_ops.loopback.corporate import LoopbackClients
 from arda_ops.loopback.healthy import (
     build_healthy_world,
     corporate_mail_target,
@@ -76,6 +77,8 @@ class DriftWorld:
             "aws_endpoint_url": self.loopback.moto.url,
             "timeout": TEST_TIMEOUT_S,
         }
+        if self.corporate:  # Corporate's stack lives in its own account: each target reads its own account
+            settings["aws_clients"] = LoopbackClients(self.loopback.moto)
         settings.update(overrides)
         return DriftConfig(**settings)
 

@@ -14,7 +14,7 @@ def _clear_cache():
 
 def test_checked_in_file_has_every_infrastructure_as_placeholder():
     loaded = load_accounts()
-    assert set(loaded) == {"PlatformRoot", "Alpha001", "Alpha002", "SandboxKyle002"}
+    assert set(loaded) == {"PlatformRoot", "Alpha001", "Alpha002", "Corporate", "SandboxKyle002"}
     assert all(a.is_placeholder for a in loaded.values())
     assert accounts.partition_account(get_partition("dev")).infrastructure == "Alpha002"
 

@@ -11,6 +11,7 @@ from arda_ops.accounts import ACCOUNTS_FILE_ENV, load_accounts
 from arda_ops.deploy import SAMCONFIG_ENV, PreflightError
 
 REAL = "123456789012"
+CORPORATE = "444455556666"
 ZONE = "Z0123456789ABCDEFGHIJ"
 REGENERATE = "`.venv/bin/python -m arda_ops.samconfig --write`"
 
@@ -22,7 +23,12 @@ def me(region, profile):
 def write_accounts(path, zone_id=ZONE, region="eu-west-1"):
     tables = [
         f'[infrastructure.{name}]\naccount_id = "{acct}"\nregion = "{region}"'
-        for name, acct in [("PlatformRoot", "210987654321"), ("Alpha001", "111122223333"), ("Alpha002", REAL)]
+        for name, acct in [
+            ("PlatformRoot", "210987654321"),
+            ("Alpha001", "111122223333"),
+            ("Alpha002", REAL),
+            ("Corporate", CORPORATE),
+        ]
     ]
     path.write_text("\n".join([*tables, f'[mail_root]\nzone_id = "{zone_id}"']) + "\n")
     load_accounts.cache_clear()
@@ -179,9 +185,19 @@ def test_deploy_passes_samconfig_overrides_profile_and_the_token_in_process(real
         "Partition=dev",
         "DelegationRoleArn=arn:aws:iam::210987654321:role/ArdaMailsNsDelegationRole",
         f"ParentZoneId={ZONE}",
+        "TakeOverExistingPostmarkDomain=false",
         "PostmarkAccountToken=tok-dev",
         "--no-execute-changeset",
     ]
+
+
+def test_every_deploy_but_an_adoption_says_take_over_false(real_accounts, tools):
+    """An adoption's "true" must not stay in the stack: SAM CLI would send UsePreviousValue for it."""
+    (_, args) = run_deploy()
+    assert args.count("TakeOverExistingPostmarkDomain=false") == 1
+    (_, args) = run_deploy(extra_overrides=["TakeOverExistingPostmarkDomain=true"])
+    assert "TakeOverExistingPostmarkDomain=true" in args
+    assert "TakeOverExistingPostmarkDomain=false" not in args
 
 
 def test_without_reconcile_the_stack_keeps_its_previous_reconcile_value(real_accounts, tools):
@@ -200,6 +216,16 @@ def test_reconcile_sets_a_fresh_utc_stamp_the_template_accepts(real_accounts, to
     assert args.index("Reconcile=20261201T221500Z") < args.index("PostmarkAccountToken=tok-dev")
     assert re.fullmatch(r"\d{8}T\d{6}Z", deploy.utc_stamp())
     assert re.fullmatch(pattern, deploy.utc_stamp())
+
+
+def test_dkim_key_rotation_becomes_the_stack_parameter(real_accounts, tools):
+    (_, args) = run_deploy(dkim_key_rotation="2026-12")
+    assert "DkimKeyRotation=2026-12" in args
+    assert args.index("DkimKeyRotation=2026-12") < args.index("PostmarkAccountToken=tok-dev")
+    (_, args) = run_deploy()
+    assert not any(a.startswith("DkimKeyRotation=") for a in args), "the stack keeps its value"
+    with pytest.raises(PreflightError, match="--dkim-key-rotation 'December' must be YYYY-MM"):
+        run_deploy(dkim_key_rotation="December")
 
 
 @pytest.mark.parametrize(

@@ -28,8 +28,13 @@ import pytest
 from arda_mail.aws_sessions import role_session_name
 from arda_mail.partitions import active_partitions, all_partition_names, get_partition
 from arda_mail.placement import (
+    CORPORATE_INFRASTRUCTURE,
+    CORPORATE_SCOPE,
     MAIL_ROOT_DOMAIN,
     ROOT_DELEGATION_ROLE_NAME,
+    CorporatePlacement,
+    PartitionPlacement,
+    corporate_placement,
     delegated_zone_names,
     partition_placement,
 )
@@ -47,10 +52,20 @@ UNSCOPABLE_ACTIONS = {"route53:ListHostedZonesByName"}  # no resource-level perm
 LOGICAL_ID = "NsDelegation"
 
 
+def _clients() -> list[tuple[str, str, PartitionPlacement | CorporatePlacement]]:
+    """Every stack the role admits, in the template's order: ``(name, infrastructure, placement)`` of each active
+    partition, then Corporate's mail stack, which is admitted exactly like a partition."""
+    clients: list[tuple[str, str, PartitionPlacement | CorporatePlacement]] = [
+        (p.name, p.infrastructure, partition_placement(p.name)) for p in active_partitions()
+    ]
+    clients.append((CORPORATE_SCOPE, CORPORATE_INFRASTRUCTURE, corporate_placement()))
+    return clients
+
+
 def _parameters() -> dict[str, str]:
     values = {"ParentZoneId": ZONE_ID}
-    for partition in active_partitions():
-        values[f"{partition.infrastructure}AccountId"] = account_for(partition.infrastructure).account_id
+    for _, infrastructure, _placement in _clients():
+        values[f"{infrastructure}AccountId"] = account_for(infrastructure).account_id
     return values
 
 
@@ -97,8 +112,8 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _stack_id(partition: str) -> str:
-    stack = partition_placement(partition).stack_name
+def _stack_id(client: str) -> str:
+    stack = next(placement.stack_name for name, _, placement in _clients() if name == client)
     return f"arn:aws:cloudformation:us-east-1:000000000002:stack/{stack}/4b5c3e10-0000-4000-8000-000000000000"
 
 
@@ -113,7 +128,8 @@ def test_plain_cloudformation_with_the_placement_role_name(raw, role):
 
 
 def test_parameters_are_the_zone_and_one_account_per_active_infrastructure(raw):
-    infrastructures = {p.infrastructure for p in active_partitions()}
+    infrastructures = {infrastructure for _, infrastructure, _ in _clients()}
+    assert CORPORATE_INFRASTRUCTURE in infrastructures
     assert set(raw["Parameters"]) == {"ParentZoneId"} | {f"{i}AccountId" for i in infrastructures}
     assert raw["Parameters"]["ParentZoneId"]["AllowedPattern"] == "^Z[A-Z0-9]{1,32}$"
     for infrastructure in infrastructures:
@@ -133,11 +149,10 @@ def test_the_suspended_partitions_are_absent():
 # -- trust ----------------------------------------------------------------------------------------------------
 
 
-def test_trust_has_one_conditioned_statement_per_active_partition(trust):
-    assert len(trust) == len(active_partitions())
-    for statement, partition in zip(trust, active_partitions(), strict=True):
-        account = account_for(partition.infrastructure).account_id
-        placement = partition_placement(partition.name)
+def test_trust_has_one_conditioned_statement_per_active_partition_and_corporate(trust):
+    assert len(trust) == len(active_partitions()) + 1
+    for statement, (_, infrastructure, placement) in zip(trust, _clients(), strict=True):
+        account = account_for(infrastructure).account_id
         assert statement["Effect"] == "Allow"
         assert statement["Action"] == "sts:AssumeRole"
         assert statement["Principal"] == {"AWS": f"arn:{PARTITION}:iam::{account}:root"}
@@ -156,11 +171,11 @@ def test_trust_has_no_wildcard_principal_and_no_unconditional_statement(trust):
 
 
 def test_the_functions_session_names_are_the_ones_the_trust_allows(trust):
-    for statement, partition in zip(trust, active_partitions(), strict=True):
+    for statement, (client, _, _) in zip(trust, _clients(), strict=True):
         pattern = statement["Condition"]["StringLike"]["sts:RoleSessionName"]
-        for other in active_partitions():
-            session = role_session_name(_stack_id(other.name), LOGICAL_ID)
-            assert fnmatch.fnmatchcase(session, pattern) == (other == partition), (session, pattern)
+        for other, _, _ in _clients():
+            session = role_session_name(_stack_id(other), LOGICAL_ID)
+            assert fnmatch.fnmatchcase(session, pattern) == (other == client), (session, pattern)
 
 
 # -- permissions ----------------------------------------------------------------------------------------------
@@ -188,11 +203,10 @@ def test_no_star_resource_except_for_the_unscopable_lookup(permissions):
             assert resources == [f"arn:{PARTITION}:route53:::hostedzone/{ZONE_ID}"]
 
 
-def test_writes_are_ns_only_upsert_delete_only_and_one_partition_each(permissions):
+def test_writes_are_ns_only_upsert_delete_only_and_one_stack_each(permissions):
     writes = [s for s in permissions if WRITE_ACTION in _as_list(s["Action"])]
-    assert len(writes) == len(active_partitions())
-    for statement, partition in zip(writes, active_partitions(), strict=True):
-        placement = partition_placement(partition.name)
+    assert len(writes) == len(active_partitions()) + 1
+    for statement, (_, _, placement) in zip(writes, _clients(), strict=True):
         assert _as_list(statement["Action"]) == [WRITE_ACTION]
         condition = statement["Condition"]
         assert condition["ForAllValues:StringEquals"] == {
@@ -204,7 +218,7 @@ def test_writes_are_ns_only_upsert_delete_only_and_one_partition_each(permission
         assert condition["StringLike"] == {"aws:userid": f"*:{placement.stack_name}-*"}
 
 
-def test_writable_names_are_exactly_the_registrys_active_mail_zones(permissions):
+def test_writable_names_are_exactly_the_registrys_active_mail_zones_and_corporates(permissions):
     names = [
         name
         for s in permissions
@@ -212,7 +226,7 @@ def test_writable_names_are_exactly_the_registrys_active_mail_zones(permissions)
         .get("ForAllValues:StringEquals", {})
         .get("route53:ChangeResourceRecordSetsNormalizedRecordNames", [])
     ]
-    assert sorted(names) == sorted(delegated_zone_names())
+    assert sorted(names) == sorted([*delegated_zone_names(), corporate_placement().mail.mail_domain])
     # NormalizedRecordNames compares lower case without the trailing dot: anything else would never match.
     assert all(n == n.lower() and not n.endswith(".") for n in names)
 
@@ -271,11 +285,10 @@ def _write(permissions, partition: str, record_names: list[str], actions=("UPSER
     return _allowed(permissions, WRITE_ACTION, f"arn:{PARTITION}:route53:::hostedzone/{ZONE_ID}", context)
 
 
-def test_each_partitions_function_may_assume_the_role_and_nothing_else_may(trust):
-    for partition in active_partitions():
-        account = account_for(partition.infrastructure).account_id
-        placement = partition_placement(partition.name)
-        session = role_session_name(_stack_id(partition.name), LOGICAL_ID)
+def test_each_stacks_function_may_assume_the_role_and_nothing_else_may(trust):
+    for client, infrastructure, placement in _clients():
+        account = account_for(infrastructure).account_id
+        session = role_session_name(_stack_id(client), LOGICAL_ID)
         arn = placement.ns_delegation_function_role_arn(account)
         assert _may_assume(trust, account, arn, session)
         assert not _may_assume(trust, account, arn, "someone-else")
@@ -291,8 +304,24 @@ def test_a_function_cannot_assume_as_another_partition(trust):
     assert _may_assume(trust, account, stage.ns_delegation_function_role_arn(account), stage_session)
 
 
-def test_sessions_may_write_only_their_own_partitions_ns_record(permissions):
-    zones = {p.name: partition_placement(p.name).mail.mail_domain for p in active_partitions()}
+def test_corporates_function_cannot_assume_as_a_partition_nor_a_partition_as_corporate(trust):
+    corporate, dev = corporate_placement(), partition_placement("dev")
+    corporate_account = account_for(CORPORATE_INFRASTRUCTURE).account_id
+    dev_account = account_for(dev.partition.infrastructure).account_id
+    corporate_session = role_session_name(_stack_id(CORPORATE_SCOPE), LOGICAL_ID)
+    dev_session = role_session_name(_stack_id("dev"), LOGICAL_ID)
+    corporate_arn = corporate.ns_delegation_function_role_arn(corporate_account)
+    assert _may_assume(trust, corporate_account, corporate_arn, corporate_session)
+    assert not _may_assume(trust, corporate_account, corporate_arn, dev_session)
+    assert not _may_assume(trust, dev_account, dev.ns_delegation_function_role_arn(dev_account), corporate_session)
+    # Corporate's role name in a partition's account is not Corporate's role.
+    assert not _may_assume(
+        trust, dev_account, corporate.ns_delegation_function_role_arn(dev_account), corporate_session
+    )
+
+
+def test_sessions_may_write_only_their_own_stacks_ns_record(permissions):
+    zones = {client: placement.mail.mail_domain for client, _, placement in _clients()}
     for partition, zone in zones.items():
         assert _write(permissions, partition, [zone], actions=("UPSERT",))
         assert _write(permissions, partition, [zone], actions=("DELETE",))

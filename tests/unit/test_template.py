@@ -14,7 +14,12 @@ from arda_ops.handlers import REPO_ROOT
 from arda_ops.sam_translate import load_sam, sam_to_cfn
 
 TEMPLATE = REPO_ROOT / "template.yaml"
-CUSTOM_TYPES = {"Custom::PostmarkDomain", "Custom::PostmarkDomainVerification", "Custom::NsDelegation"}
+CUSTOM_TYPES = {
+    "Custom::PostmarkDomain",
+    "Custom::PostmarkDomainVerification",
+    "Custom::NsDelegation",
+    "Custom::PostmarkDkim",
+}
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +78,7 @@ def test_reconcile_reaches_every_custom_resource_and_defaults_to_empty(cfn):
     assert cfn["Parameters"]["Reconcile"]["Default"] == ""
     assert re.fullmatch(cfn["Parameters"]["Reconcile"]["AllowedPattern"], "20261201T221500Z")
     customs = {k for k, v in cfn["Resources"].items() if v["Type"] in CUSTOM_TYPES}
-    assert len(customs) == 3
+    assert len(customs) == 4
     for stamp in ("", "20261201T221500Z"):
         r = render(cfn, "dev", Reconcile=stamp)
         assert {k: r.resource(k)["Properties"]["Reconcile"] for k in customs} == dict.fromkeys(customs, stamp)
@@ -103,7 +108,16 @@ def test_rendered_names_equal_placement(cfn, partition):
     fn_role = r.resource("NsDelegationFunctionRole")["Properties"]
     assert (fn_role["Path"], fn_role["RoleName"]) == (FUNCTION_ROLE_PATH, p.ns_delegation_function_role_name)
     exports = {name: out["Export"]["Name"] for name, out in r.outputs().items() if "Export" in out}
-    assert exports == p.exports.as_dict()
+    # The six -API- exports exactly as the runtime's contract names them, plus the two intra-platform (-I-) ones the
+    # tenant stacks import as their ServiceToken.
+    assert exports == {
+        **p.exports.as_dict(),
+        "PostmarkDomainFunctionArn": p.postmark_domain_function_export,
+        "PostmarkDomainVerificationFunctionArn": p.postmark_domain_verification_function_export,
+    }
+    assert r.outputs()["PostmarkDomainFunctionArn"]["Value"] == "<GetAtt PostmarkDomainFunction.Arn>"
+    verification_arn = r.outputs()["PostmarkDomainVerificationFunctionArn"]["Value"]
+    assert verification_arn == "<GetAtt PostmarkDomainVerificationFunction.Arn>"
 
 
 def test_parent_zone_id_and_delegation_role_parameters(cfn):
@@ -189,10 +203,13 @@ def test_stateful_resources_have_deliberate_policies(cfn):
 
 def test_dependencies(cfn):
     r = render(cfn, "dev")
-    dkim = r.resource("DkimRecord")["Properties"]
-    assert dkim["Name"] == "<GetAtt PostmarkDomain.DkimHostName>"
-    assert dkim["ResourceRecords"] == ["<GetAtt PostmarkDomain.DkimRecordValue>"]
+    assert "DkimRecord" not in cfn["Resources"], "the DKIM records are Custom::PostmarkDkim's (rotation)"
+    dkim = r.resource("PostmarkDkim")["Properties"]
+    assert dkim["DomainId"] == "<GetAtt PostmarkDomain.DomainId>"
+    assert dkim["DomainName"] == partition_placement("dev").mail.mail_domain
     assert dkim["HostedZoneId"] == "<Ref MailZone>"
+    assert dkim["Rotation"] == ""
+    assert render(cfn, "dev", DkimKeyRotation="2026-12").resource("PostmarkDkim")["Properties"]["Rotation"] == "2026-12"
     rp = r.resource("ReturnPathRecord")["Properties"]
     assert (rp["Type"], rp["Name"], rp["ResourceRecords"]) == (
         "CNAME",
@@ -200,7 +217,7 @@ def test_dependencies(cfn):
         ["<GetAtt PostmarkDomain.ReturnPathCnameTarget>"],
     )
     verification = cfn["Resources"]["PostmarkDomainVerification"]
-    assert set(verification["DependsOn"]) >= {"DkimRecord", "ReturnPathRecord", "NsDelegation"}
+    assert set(verification["DependsOn"]) >= {"PostmarkDkim", "ReturnPathRecord", "NsDelegation"}
     assert r.resource("PostmarkDomainVerification")["Properties"]["DomainId"] == "<GetAtt PostmarkDomain.DomainId>"
     assert r.resource("NsDelegation")["Properties"]["NameServers"] == "<GetAtt MailZone.NameServers>"
 
@@ -216,7 +233,7 @@ def test_every_custom_resource_has_a_service_timeout_below_an_hour_and_above_its
 
 def test_each_function_has_its_own_role_under_the_path_and_a_retained_log_group(cfn):
     functions = {k: v for k, v in cfn["Resources"].items() if v["Type"] == "AWS::Lambda::Function"}
-    assert len(functions) == 3
+    assert len(functions) == 4
     roles = set()
     for fn in functions.values():
         props = fn["Properties"]
@@ -235,7 +252,7 @@ def test_each_function_has_its_own_role_under_the_path_and_a_retained_log_group(
         statements = cfn["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         log_stmt = next(s for s in statements if s.get("Sid") == "WriteOwnLogs")
         assert log_stmt["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}
-    assert len(roles) == 3
+    assert len(roles) == 4
 
 
 def test_postmark_functions_read_only_the_token_secret(cfn):
@@ -262,6 +279,30 @@ def test_the_domain_function_may_tag_the_token_secret_only_under_its_ownership_p
     assert tagging[0]["Condition"] == {"ForAllValues:StringLike": {"aws:TagKeys": f"{TAG_PREFIX}*"}}
 
 
+def test_the_dkim_function_writes_only_dkim_txt_records_and_its_rotation_tag(cfn):
+    from arda_mail.postmark.dkim_rotation import LEDGER_TAG_PREFIX, rotation_problem
+
+    statements = cfn["Resources"]["PostmarkDkimFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"][
+        "Statement"
+    ]
+    by_sid = {s["Sid"]: s for s in statements}
+    assert by_sid["RecordDkimRotation"]["Condition"] == {
+        "ForAllValues:StringLike": {"aws:TagKeys": f"{LEDGER_TAG_PREFIX}*"}
+    }
+    write = by_sid["WriteDkimRecords"]
+    assert write["Action"] == "route53:ChangeResourceRecordSets"
+    assert write["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:route53:::hostedzone/${MailZone}"}
+    assert write["Condition"]["ForAllValues:StringEquals"] == {"route53:ChangeResourceRecordSetsRecordTypes": ["TXT"]}
+    names = render(cfn, "dev").value(write["Condition"]["ForAllValues:StringLike"])
+    assert names == {"route53:ChangeResourceRecordSetsNormalizedRecordNames": "*._domainkey.dev.ardamails.com"}
+    pattern = cfn["Parameters"]["DkimKeyRotation"]["AllowedPattern"]
+    for value in ("", "2026-12", "2026-12-15"):
+        assert re.fullmatch(pattern, value)
+        assert not value or rotation_problem(value) is None
+    assert not re.fullmatch(pattern, "December")
+    assert cfn["Outputs"]["DkimRotationPhase"]["Value"] == {"Fn::GetAtt": ["PostmarkDkim", "DkimRotationPhase"]}
+
+
 def test_the_api_url_parameter_admits_only_postmarks_api(cfn):
     from arda_mail.postmark.client import DEFAULT_API_URL
 
@@ -273,7 +314,7 @@ def test_functions_are_never_retried_by_lambda(cfn):
     # An asynchronous invocation that timed out would otherwise run twice more and answer the request again.
     configs = [r for r in cfn["Resources"].values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
     functions = [r for r in cfn["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    assert len(configs) == len(functions) == 3
+    assert len(configs) == len(functions) == 4
     assert all(c["Properties"]["MaximumRetryAttempts"] == 0 for c in configs)
 
 

@@ -325,9 +325,10 @@ def test_missing_role_variable_is_reported_as_could_not_probe(world):
 def test_probe_jobs_pass_each_accounts_partitions_and_the_merge_sees_every_report(world):
     outcome = world([]).run({ALPHA002: 1})
     drift_calls = sorted(c[1:] for c in outcome.log if c[0] == "runtime-platform-drift")
+    # each account's job checks its partitions and every tenant stack of theirs (tenant/template.yaml)
     assert drift_calls == [
-        ["--json", "--markdown", "report.md", "--partition", "demo", "--partition", "prod"],
-        ["--json", "--markdown", "report.md", "--partition", "dev", "--partition", "stage"],
+        ["--json", "--markdown", "report.md", "--partition", "demo", "--partition", "prod", "--tenants"],
+        ["--json", "--markdown", "report.md", "--partition", "dev", "--partition", "stage", "--tenants"],
     ]
     probes = outcome.run.jobs["probe"]
     assert sorted(j.result for j in probes) == ["success", "success"]  # drift is the report job's verdict
@@ -336,6 +337,29 @@ def test_probe_jobs_pass_each_accounts_partitions_and_the_merge_sees_every_repor
     assert "| dev | dns.dkim |" in merged.summary
     for partition in ("dev", "stage", "demo", "prod"):
         assert f"| {partition} | dns.spf |" in merged.summary
+
+
+def test_every_probe_job_passes_arguments_the_real_cli_accepts_corporate_included(world):
+    """With Corporate on the daily run, Corporate's own job is ``--corporate-only``, which the real CLI refuses to
+    combine with ``--tenants`` (tenants belong to partitions): the partitions' jobs get ``--tenants``, Corporate's
+    does not, and the real parser and argument check accept every command line the run block builds."""
+    from arda_ops.drift.cli import _tenant_arguments_error, build_parser
+
+    variables = {
+        **ROLE_VARS,
+        "DRIFT_ROLE_ARN_CORPORATE": "arn:aws:iam::000000000003:role/runtime-platform-drift",
+        "DRIFT_CHECK_CORPORATE": "true",
+    }
+    outcome = world([]).run({}, variables=variables)
+    drift_calls = sorted(c[1:] for c in outcome.log if c[0] == "runtime-platform-drift")
+    assert drift_calls == [
+        ["--json", "--markdown", "report.md", "--corporate-only"],
+        ["--json", "--markdown", "report.md", "--partition", "demo", "--partition", "prod", "--tenants"],
+        ["--json", "--markdown", "report.md", "--partition", "dev", "--partition", "stage", "--tenants"],
+    ]
+    for argv in drift_calls:
+        assert _tenant_arguments_error(build_parser().parse_args(argv)) is None, argv
+    assert outcome.merged_code == "0"
 
 
 @pytest.mark.slow

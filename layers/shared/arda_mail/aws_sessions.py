@@ -7,7 +7,11 @@ jitter (legacy mode would only get the two Route 53 codes from ``botocore/data/_
 section), so nothing Route 53-specific is added. The one thing botocore cannot know is the Lambda's deadline: a
 ``needs-retry`` hook registered first (:class:`DeadlineRetryGuard`) vetoes a retry once the worst-case backoff
 would outlive the :class:`~arda_mail.deadline.Deadline`, so the handler always keeps time to answer
-CloudFormation with its own Reason.
+CloudFormation with its own Reason. ``needs-retry`` is one of botocore's documented events
+(https://docs.aws.amazon.com/botocore/latest/topics/events.html), the extension point botocore offers for this;
+a budget fixed in the ``Config`` when the clients are made (fewer ``total_max_attempts``) could not follow a
+deadline that keeps moving while one client serves a whole request (the NS delegation polls GetChange for up to
+150 s with the same client), and would refuse retries early in the request that the deadline has room for.
 
 Timeouts are botocore's ``Config`` too (its defaults, 60 s each, would outlast any deadline): 1 s to connect, less
 than the 3 s the deadline keeps back for the response, so a call started at the deadline cannot connect past the

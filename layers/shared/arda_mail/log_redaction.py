@@ -83,8 +83,28 @@ _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, 
 _MAX_DEPTH = 4
 
 
+#: Values known to be secret wherever they appear, whatever key or format carries them (see :func:`register_value`).
+_VALUES: set[str] = set()
+#: Shorter values are not registered: redacting every occurrence of a short string would garble ordinary text.
+MIN_REGISTERED_LENGTH = 8
+
+
+def register_value(value: str) -> None:
+    """Redact ``value`` itself from every record from now on.
+
+    For a secret read at run time that may travel under a key no pattern knows: a Postmark account token passed
+    as a CloudFormation parameter shows up in botocore's DEBUG dump of ``CreateChangeSet`` as
+    ``Parameters.member.N.ParameterValue=…``, and any answer that echoes it back carries it under another name.
+    """
+    if len(value) >= MIN_REGISTERED_LENGTH:
+        _VALUES.add(value)
+
+
 def redact(text: str) -> str:
     """``text`` with every secret value replaced by :data:`REDACTED`."""
+    for value in _VALUES:
+        if value in text:
+            text = text.replace(value, REDACTED)
     lowered = text.lower()
     if not any(trigger in lowered for trigger in _TRIGGERS):
         return text

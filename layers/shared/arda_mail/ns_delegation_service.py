@@ -14,6 +14,9 @@ so that the handler only reads the event and calls one of the three capabilities
 * :func:`undelegate` (Delete) removes the record only while it is still this resource's (the same set of name
   servers, whatever its TTL); a record someone else changed since is left alone with a warning.
 
+A record that already holds the declared name servers and TTL is adopted without any change request (moving an
+existing deployment onto the stack must not touch the parent zone); see :func:`_adopted`.
+
 Outcomes that are not failures: an ``UPSERT`` whose answer was lost is settled by reading the record back
 (holding the declared values, it is written); a change still ``PENDING`` at the end of the bounded wait, or a
 ``GetChange`` that fails, is success with ``ChangeStatus`` saying so, because the record is committed and
@@ -47,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 #: ``ChangeId``/``ChangeStatus`` when the record is known to be written but its Route 53 change is not.
 UNKNOWN: Final = "UNKNOWN"
+#: ``ChangeId`` when the record already held the declared values and no change was submitted.
+UNCHANGED: Final = "UNCHANGED"
 
 _DELETE_MESSAGES: Final = {
     DeleteOutcome.DELETED: "NS delegation removed",
@@ -144,11 +149,12 @@ def _write_delegation(
     previous_id, old = update if update is not None else (None, None)
     replacing = update is not None and previous_id != target.physical_resource_id
 
-    _log_existing(delegation.current(target), target, props, None if replacing else old)
+    existing = delegation.current(target)
+    _log_existing(existing, target, props, None if replacing else old)
     if on_target is not None:
         on_target(target.physical_resource_id)
     try:
-        change_id, status = _write(delegation, target, props)
+        change_id, status = _adopted(existing, target, props) or _write(delegation, target, props)
     except Exception:
         if replacing:
             _compensate(delegation, target, props)
@@ -182,6 +188,29 @@ def _log_existing(
         logger.info("Updating the NS record this resource wrote", extra=extra)
     else:
         logger.warning("Replacing an NS record with different values", extra=extra)
+
+
+def _adopted(
+    existing: NsRecord | None, target: DelegationTarget, props: DelegationProperties
+) -> tuple[str, str] | None:
+    """A record that already holds exactly the declared name servers and TTL is adopted as it is: no change request.
+
+    This is what moving an existing deployment onto the stack needs (the old stack's delegation, released with
+    ``Retain``, already points at the imported zone's name servers): the parent zone is not touched at all, so no
+    resolver ever sees a gap, and nothing is sent that the Platform Root role would have to allow. An ``UPSERT`` of
+    the same values would be a no-op for DNS anyway; skipping it also spares a reconcile of a healthy delegation a
+    call. Route 53 lists a record only once it accepted the change that wrote it, and propagates accepted changes
+    to all its name servers, generally within 60 seconds
+    (https://docs.aws.amazon.com/Route53/latest/APIReference/API_ChangeResourceRecordSets.html), so a record found
+    in place is reported ``INSYNC``; ``ChangeId`` says that no change was submitted.
+    """
+    if existing is None or not existing.matches(props.name_servers, props.ttl):
+        return None
+    logger.info(
+        "NS record already holds the declared name servers and TTL: adopted without a change",
+        extra={"record": target.record_name, "zone_id": target.zone_id},
+    )
+    return UNCHANGED, INSYNC
 
 
 def _write(delegation: Route53Delegation, target: DelegationTarget, props: DelegationProperties) -> tuple[str, str]:

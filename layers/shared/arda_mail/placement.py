@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from arda_mail.partitions import Partition, active_partition_names, get_partition
+from arda_mail.partitions import Partition, PostmarkAccount, active_partition_names, get_partition
 from arda_mail.tenants import CORPORATE_LABEL, validate_tenant_slug
 
 #: The mail root: its apex zone lives in the Platform Root account.
@@ -155,6 +155,27 @@ class PartitionPlacement:
         return f"{self.fqn}-*"
 
     @property
+    def postmark_domain_function_export(self) -> str:
+        """Intra-platform export (``-I-``) of the ``Custom::PostmarkDomain`` function's ARN: tenant stacks use it
+        as their ``ServiceToken``, so they run the partition's own function and carry none of their own."""
+        return f"{self.fqn}-I-EmailPostmarkDomainFunctionArn"
+
+    @property
+    def postmark_domain_verification_function_export(self) -> str:
+        """Intra-platform export of the ``Custom::PostmarkDomainVerification`` function's ARN (tenant stacks)."""
+        return f"{self.fqn}-I-EmailPostmarkDomainVerificationFunctionArn"
+
+    @property
+    def intra_platform_exports(self) -> tuple[str, ...]:
+        """The ``-I-`` exports besides the six ``-API-`` ones: consumed inside this project, not by the runtime."""
+        return (self.postmark_domain_function_export, self.postmark_domain_verification_function_export)
+
+    @property
+    def tenant_stack_prefix(self) -> str:
+        """Every tenant stack of this partition is named ``<prefix><slug>`` (the drift check lists them by it)."""
+        return f"{self.stack_name}-Tenant-"
+
+    @property
     def exports(self) -> ExportNames:
         prefix = f"{self.fqn}-API-"
         return ExportNames(
@@ -165,6 +186,31 @@ class PartitionPlacement:
             email_dns_provisioning_role_arn=prefix + "EmailDnsProvisioningRoleArn",
             email_encryption_key_fallback_role_arn=prefix + "EmailEncryptionKeyFallbackRoleArn",
         )
+
+
+#: Stack tag naming the tenant of a tenant stack (besides the partition's own tags).
+TENANT_TAG_KEY = "arda:tenant"
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPlacement:
+    """Names of one tenant's own sending domain, deployed as a small stack on top of its partition's stack.
+
+    The same slug on two partitions is two tenants: every name here is below the partition's.
+    """
+
+    partition: PartitionPlacement
+    slug: str
+    mail: MailDomainPlacement
+
+    @property
+    def stack_name(self) -> str:
+        return self.partition.tenant_stack_prefix + self.slug
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The tags the tenant stack carries on top of the partition's: the drift check finds tenants by them."""
+        return {TENANT_TAG_KEY: self.slug}
 
 
 def return_path_host_for(mail_domain: str) -> str:
@@ -199,9 +245,123 @@ def partition_placement(partition: str) -> PartitionPlacement:
     return PartitionPlacement(partition=part, mail=mail_domain_placement(part.name))
 
 
+def tenant_placement(partition: str, tenant: str) -> TenantPlacement:
+    """Every name of a tenant's sending-domain stack; raises for an invalid or reserved slug (the registry's
+    validator) and for unknown or suspended partitions."""
+    return TenantPlacement(
+        partition_placement(partition), validate_tenant_slug(tenant), mail_domain_placement(partition, tenant)
+    )
+
+
+def tenant_slug_of_stack(partition: str, stack_name: str) -> str | None:
+    """The slug of a tenant stack of ``partition`` named ``stack_name``, or None when the name is no tenant
+    stack of that partition (another partition's, the partition's own, or an invalid slug)."""
+    prefix = partition_placement(partition).tenant_stack_prefix
+    if not stack_name.startswith(prefix):
+        return None
+    slug = stack_name[len(prefix) :]
+    try:
+        return validate_tenant_slug(slug)
+    except ValueError:
+        return None
+
+
+def tenant_domain_problem(slug: str, domain_name: str) -> str | None:
+    """Why ``domain_name`` cannot be tenant ``slug``'s sending domain, or None when it is one.
+
+    The slug must pass the registry's validator (DNS label rules; ``arda`` and every partition name, suspended ones
+    included, are reserved), and the domain must be exactly ``{slug}.{partition mail domain}`` of an active
+    partition: a custom resource checks this before any call, so a typo never registers a stray Postmark domain.
+    """
+    try:
+        validate_tenant_slug(slug)
+    except ValueError as exc:
+        return str(exc)
+    expected = [mail_domain_placement(name, slug).mail_domain for name in active_partition_names()]
+    if domain_name in expected:
+        return None
+    return f"DomainName {domain_name!r} is not a sending domain of tenant {slug!r} (one of: {', '.join(expected)})"
+
+
+#: Corporate's infrastructure: its entry in ``config/accounts.toml`` and the prefix of its stack's resource names.
+CORPORATE_INFRASTRUCTURE = "Corporate"
+#: The config-env (``samconfig.toml``), deploy-wrapper and drift/rehearsal name of the Corporate stack.
+CORPORATE_SCOPE = "corporate"
+#: Corporate's Postmark account: its domain is a production sender.
+CORPORATE_POSTMARK_ACCOUNT = PostmarkAccount.PROD
+#: The 1Password vault that holds Corporate's Postmark account token (kept apart from the partitions' vaults).
+CORPORATE_ONEPASSWORD_VAULT = "Arda-CorporateOAM"
+#: Label of the Free Kanban Tool's sending domain below Corporate's mail domain.
+FREE_KANBAN_LABEL = "freekanban"
+
+
+@dataclass(frozen=True, slots=True)
+class CorporatePlacement:
+    """Every name of the Corporate mail stack: the same shape as a partition's, under Corporate's own prefix.
+
+    One Postmark domain, ``arda.<mail root>``, anchors DKIM for Corporate; the Free Kanban Tool sends from a
+    sub-domain of it that has no Postmark domain and no DKIM key of its own (it is signed with the parent's key),
+    only a DMARC record, because DMARC looks a policy up at the sending domain itself and otherwise at the
+    organizational domain (the mail root), never at the parent ``arda.<mail root>``.
+    """
+
+    mail: MailDomainPlacement
+
+    @property
+    def fqn(self) -> str:
+        """The prefix of the stack's resource names (as ``{infrastructure}-{partition}`` is a partition's)."""
+        return CORPORATE_INFRASTRUCTURE
+
+    @property
+    def infrastructure(self) -> str:
+        return CORPORATE_INFRASTRUCTURE
+
+    @property
+    def postmark_account(self) -> PostmarkAccount:
+        return CORPORATE_POSTMARK_ACCOUNT
+
+    @property
+    def stack_name(self) -> str:
+        return f"{self.fqn}-Email"
+
+    @property
+    def account_token_secret_name(self) -> str:
+        return f"{self.fqn}-I-EmailPostmarkAccountToken"
+
+    @property
+    def ns_delegation_function_role_name(self) -> str:
+        """The NS-delegation function's role, trusted by the Platform Root role like a partition's."""
+        return f"{self.fqn}-EmailNsDelegationFunctionRole"
+
+    def ns_delegation_function_role_arn(self, account_id: str) -> str:
+        return f"arn:aws:iam::{account_id}:role{FUNCTION_ROLE_PATH}{self.ns_delegation_function_role_name}"
+
+    @property
+    def mail_zone_id_export(self) -> str:
+        """The zone-ID export Corporate's earlier stack published (``-I-``: consumed by sibling stacks)."""
+        return f"{self.fqn}-I-MailZoneId"
+
+    @property
+    def postmark_token_reference(self) -> str:
+        """The 1Password reference (``op://…``) of Corporate's Postmark account token."""
+        return f"op://{CORPORATE_ONEPASSWORD_VAULT}/Postmark/credential"
+
+    @property
+    def free_kanban(self) -> MailDomainPlacement:
+        """The Free Kanban Tool's sending domain, inside Corporate's zone (no delegation of its own)."""
+        return MailDomainPlacement(
+            mail_domain=f"{FREE_KANBAN_LABEL}.{self.mail.mail_domain}", parent_zone_name=self.mail.mail_domain
+        )
+
+
 def corporate_mail_placement() -> MailDomainPlacement:
     """Corporate's mail domain (``arda.<mail root>``), which the drift checks can probe too."""
     return MailDomainPlacement(mail_domain=f"{CORPORATE_LABEL}.{MAIL_ROOT_DOMAIN}", parent_zone_name=MAIL_ROOT_DOMAIN)
+
+
+def corporate_placement() -> CorporatePlacement:
+    """Every name of the Corporate mail stack."""
+    return CorporatePlacement(mail=corporate_mail_placement())
 
 
 def delegated_zone_names() -> tuple[str, ...]:

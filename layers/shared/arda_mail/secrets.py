@@ -101,6 +101,7 @@ def get_account_token(
     if not isinstance(value, str):
         raise UnusableTokenError(f"{where} holds binary data; store the Postmark account token as text")
     token = value.strip()
+    log_redaction.register_value(token)  # whatever logs it by mistake, under whatever key, prints <redacted>
     problem = _token_problem(token)
     if problem:
         raise UnusableTokenError(f"{where} does not hold a usable Postmark account token: it {problem}")

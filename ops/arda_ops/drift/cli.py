@@ -52,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="a partition to check (repeatable; default: every active partition)",
     )
     parser.add_argument("--corporate", action="store_true", help="also check Corporate's mail domain")
+    parser.add_argument(
+        "--tenants", action="store_true", help="also check every tenant stack of the partitions (tenant/template.yaml)"
+    )
+    parser.add_argument(
+        "--tenant",
+        action="append",
+        default=[],
+        metavar="SLUG",
+        help="check only this tenant's stack and domain on each --partition given (repeatable; needs --partition)",
+    )
     parser.add_argument("--corporate-only", action="store_true", help="check Corporate's mail domain and no partition")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the report as Markdown to FILE")
@@ -104,7 +114,7 @@ def github_matrix(
     Each entry names the partitions its job checks (``partitions``, space-separated; all active ones unless
     ``partitions`` narrows them), the repository variable holding the role ARN to assume there
     (``role_variable``), its region (``config/accounts.toml``), and whether the job also checks Corporate
-    (``corporate``: the job of the account holding the account-token secret Corporate's checks borrow).
+    (``corporate``: the job of Corporate's own account, where its stack and account-token secret live).
     """
     from arda_mail.partitions import active_partitions, get_partition
     from arda_ops.accounts import AccountsConfigError, account_for
@@ -134,7 +144,33 @@ def github_matrix(
             entries[partition.infrastructure] = entry
         if selected:
             entry["partitions"] = " ".join(filter(None, [entry["partitions"], partition.name]))
+    if corporate and corporate_infrastructure and str(corporate_infrastructure) not in entries:
+        # Corporate's stack has an account of its own: a job of its own, with that account's role.
+        infrastructure = str(corporate_infrastructure)
+        entries[infrastructure] = {
+            "infrastructure": infrastructure,
+            "region": str(corporate_target(accounts_file=accounts_file).facts.get("region") or ""),
+            "partitions": "",
+            "corporate": "true",
+            "role_variable": "DRIFT_ROLE_ARN_" + infrastructure.upper(),
+        }
     return {"include": list(entries.values())}
+
+
+def _tenant_arguments_error(args: argparse.Namespace) -> str | None:
+    """Why ``--tenant``/``--tenants`` cannot run as given (a slug the registry's validator refuses, no partition)."""
+    from arda_mail.tenants import InvalidTenantSlugError, validate_tenant_slug
+
+    if args.tenant and not args.partition:
+        return "--tenant needs --partition (a slug names a tenant on one partition: the same slug elsewhere is another)"
+    if (args.tenant or args.tenants) and args.corporate_only:
+        return "--tenant and --tenants check partitions' tenants: not with --corporate-only"
+    for slug in args.tenant:
+        try:
+            validate_tenant_slug(slug)
+        except InvalidTenantSlugError as exc:
+            return str(exc)
+    return None
 
 
 def _token_provider(source: str, timeout: float) -> TokenProvider | None:
@@ -180,7 +216,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{check.name:32} [{kinds}] {description_of(check)}")
         return 0
 
+    tenant_error = _tenant_arguments_error(args)
+    if tenant_error:
+        print(f"runtime-platform-drift: {tenant_error}", file=sys.stderr)
+        return EXIT_USAGE
     config = DriftConfig(
+        tenants=tuple(args.tenant) if args.tenant else (() if args.tenants else None),
+        tenants_only=bool(args.tenant),
         partitions=() if args.corporate_only else (tuple(args.partition) or None),
         corporate=args.corporate or args.corporate_only,
         dns_server=args.dns_server,

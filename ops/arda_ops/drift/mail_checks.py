@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from arda_mail.dns_names import relative
+from arda_mail.placement import CORPORATE_POSTMARK_ACCOUNT as _CORPORATE_ACCOUNT
 from arda_ops.drift.checks import CheckContext, CheckResult, Target, Verdict, register_check
 from arda_ops.drift.probes import (
     RECORDED_ID_NOT_OWNED,
@@ -29,8 +30,15 @@ if TYPE_CHECKING:
 PARTITION_MAIL = "partition-mail"
 CORPORATE_MAIL = "corporate-mail"
 MAIL_KINDS = (PARTITION_MAIL, CORPORATE_MAIL)
-#: The Postmark account Corporate's domain lives on (the seeds: "PostmarkProd Sender Signature arda…").
-CORPORATE_POSTMARK_ACCOUNT = "PostmarkProd"
+#: A tenant's own sending domain (tenant/template.yaml; targets from :mod:`arda_ops.drift.tenant_checks`).
+TENANT_MAIL = "tenant-mail"
+#: The checks of a Postmark domain and its DKIM, Return-Path and DMARC records: a tenant's domain has these and
+#: nothing else of its own (its zone, delegation and SPF are the partition's). Its DMARC record is its own because a
+#: receiver reads the policy at the From domain's DMARC host and then only at the Organizational Domain's, never at a
+#: parent in between (RFC 7489 section 6.6.3, https://www.rfc-editor.org/rfc/rfc7489#section-6.6.3).
+DOMAIN_KINDS = (*MAIL_KINDS, TENANT_MAIL)
+#: The Postmark account Corporate's domain lives on (the placement function's Corporate part).
+CORPORATE_POSTMARK_ACCOUNT = _CORPORATE_ACCOUNT.value
 #: RFC 6376's fixed label between a DKIM selector and the signing domain.
 DKIM_LABEL = "_domainkey"
 _NONE = "(none)"
@@ -68,17 +76,43 @@ def partition_target(name: str, *, accounts_file: Any = None) -> Target:
 
 
 def corporate_target(*, accounts_file: Any = None) -> Target:
-    """Corporate's mail domain. Its Postmark token is any token of its Postmark account: the secret (or the
-    1Password reference) of the first active partition on that account."""
-    from arda_mail.partitions import active_partitions
-    from arda_mail.placement import corporate_mail_placement
+    """Corporate's mail stack (corporate/template.yaml) in its own account: the same facts as a partition's, every
+    name from the placement function, the token from its own account-token secret (or its own 1Password item)."""
+    from arda_mail.placement import CORPORATE_SCOPE, corporate_placement
+    from arda_ops.accounts import AccountsConfigError, account_for
 
-    facts: dict[str, Any] = {"mail": corporate_mail_placement(), "postmark_account": CORPORATE_POSTMARK_ACCOUNT}
-    sibling = next((p for p in active_partitions() if p.postmark_account.value == CORPORATE_POSTMARK_ACCOUNT), None)
-    if sibling is not None:
-        donor = partition_target(sibling.name, accounts_file=accounts_file).facts
-        facts.update({k: donor[k] for k in ("infrastructure", "region", "token_secret_name", "op_reference")})
-    return Target(name="corporate", kind=CORPORATE_MAIL, facts=facts)
+    placement = corporate_placement()
+    try:
+        region: str | None = account_for(placement.infrastructure, accounts_file).region
+    except AccountsConfigError:
+        region = None  # the AWS probes then use the ambient region
+    facts: dict[str, Any] = {
+        "placement": placement,
+        "mail": placement.mail,
+        "postmark_account": placement.postmark_account.value,
+        "infrastructure": placement.infrastructure,
+        "region": region,
+        "token_secret_name": placement.account_token_secret_name,
+        "op_reference": placement.postmark_token_reference,
+    }
+    return Target(name=CORPORATE_SCOPE, kind=CORPORATE_MAIL, facts=facts)
+
+
+def _has_stack(ctx: CheckContext) -> bool:
+    """A partition's or Corporate's target: a stack of ours owns the zone, the records and the custom resources."""
+    return ctx.target.kind in (PARTITION_MAIL, CORPORATE_MAIL) and "placement" in ctx.target.facts
+
+
+def _stack_name(ctx: CheckContext) -> str:
+    return str(ctx.target.facts["placement"].stack_name)
+
+
+def _zone_id_export(ctx: CheckContext) -> str:
+    """The export that names the stack's mail zone by ID (a partition's contract export, or Corporate's own)."""
+    placement = ctx.target.facts["placement"]
+    if ctx.target.kind == CORPORATE_MAIL:
+        return str(placement.mail_zone_id_export)
+    return str(placement.exports.partition_mail_zone_id)
 
 
 def _mail(ctx: CheckContext) -> MailDomainPlacement:
@@ -202,11 +236,11 @@ _STACK_RECORD = (
 
 
 def _reconcile(ctx: CheckContext) -> str:
-    """The command that makes every custom resource of the partition's stack re-assert what it owns."""
-    return f"`bin/deploy {ctx.target.name} --reconcile`"
+    """The command that makes every custom resource of the target's stack re-assert what it owns."""
+    return f"`{ctx.target.facts.get('reconcile_command') or f'bin/deploy {ctx.target.name} --reconcile'}`"
 
 
-@register_check("postmark.domain", kinds=MAIL_KINDS)
+@register_check("postmark.domain", kinds=DOMAIN_KINDS)
 def postmark_domain(ctx: CheckContext) -> list[CheckResult]:
     """The domain exists on the target's Postmark account under the placement function's name.
 
@@ -246,11 +280,11 @@ def _registry_domains() -> dict[str, str]:
 
 
 def _recorded_domain_id(ctx: CheckContext) -> int | None:
-    """The domain ID the partition's stack recorded (its Output ``PostmarkDomainId``), when it can be read."""
-    if ctx.target.kind != PARTITION_MAIL:
+    """The domain ID the stack recorded (its Output ``PostmarkDomainId``), when it can be read."""
+    if not _has_stack(ctx):
         return None
     try:
-        info = ctx.probes.stack(ctx.target, _placement(ctx).stack_name)
+        info = ctx.probes.stack(ctx.target, _stack_name(ctx))
     except ProbeError:
         return None  # stack.status reports an unreadable stack; this row goes on without the ID
     value = info.outputs.get(POSTMARK_DOMAIN_ID_OUTPUT, "") if info else ""
@@ -323,13 +357,13 @@ def _not_on_account(ctx: CheckContext, expected: str, lookup: DomainLookup) -> l
 
 
 def _token_repair(ctx: CheckContext, right_token: str) -> str:
-    if ctx.target.kind == PARTITION_MAIL:
+    if _has_stack(ctx):
         return f"`bin/deploy {ctx.target.name}` writes the token from {right_token} into the account-token secret"
     return f"use a token of {ctx.target.facts['postmark_account']}"
 
 
 def _re_register(ctx: CheckContext) -> str:
-    if ctx.target.kind == PARTITION_MAIL:
+    if ctx.target.kind in (PARTITION_MAIL, TENANT_MAIL) or _has_stack(ctx):
         return (
             f"{_reconcile(ctx)} makes Custom::PostmarkDomain register it again (a new domain ID and DKIM key, "
             "which its DKIM record set then takes)"
@@ -337,7 +371,7 @@ def _re_register(ctx: CheckContext) -> str:
     return "register it again on that account (Postmark's console), then publish its DKIM key"
 
 
-@register_check("postmark.dkim-host", kinds=MAIL_KINDS)
+@register_check("postmark.dkim-host", kinds=DOMAIN_KINDS)
 def postmark_dkim_host(ctx: CheckContext) -> list[CheckResult]:
     """Postmark's DKIM host (active, else pending) is a selector below the domain's ``_domainkey``."""
     mail = _mail(ctx)
@@ -359,7 +393,7 @@ def postmark_dkim_host(ctx: CheckContext) -> list[CheckResult]:
     )
 
 
-@register_check("postmark.return-path", kinds=MAIL_KINDS)
+@register_check("postmark.return-path", kinds=DOMAIN_KINDS)
 def postmark_return_path(ctx: CheckContext) -> list[CheckResult]:
     """Postmark's Return-Path domain equals the placement function's Return-Path host."""
     mail = _mail(ctx)
@@ -379,7 +413,7 @@ def postmark_return_path(ctx: CheckContext) -> list[CheckResult]:
     )
 
 
-@register_check("postmark.dkim-verified", kinds=MAIL_KINDS)
+@register_check("postmark.dkim-verified", kinds=DOMAIN_KINDS)
 def postmark_dkim_verified(ctx: CheckContext) -> list[CheckResult]:
     """Postmark reports DKIM verified."""
     expected = "verified"
@@ -399,7 +433,7 @@ def postmark_dkim_verified(ctx: CheckContext) -> list[CheckResult]:
     )
 
 
-@register_check("postmark.return-path-verified", kinds=MAIL_KINDS)
+@register_check("postmark.return-path-verified", kinds=DOMAIN_KINDS)
 def postmark_return_path_verified(ctx: CheckContext) -> list[CheckResult]:
     """Postmark reports the custom Return-Path verified."""
     mail = _mail(ctx)
@@ -419,7 +453,7 @@ def postmark_return_path_verified(ctx: CheckContext) -> list[CheckResult]:
     )
 
 
-@register_check("postmark.dkim-rotation", kinds=MAIL_KINDS)
+@register_check("postmark.dkim-rotation", kinds=DOMAIN_KINDS)
 def postmark_dkim_rotation(ctx: CheckContext) -> list[CheckResult]:
     """No DKIM rotation is pending (a new key waiting for verification while the old one is active)."""
     expected = "no rotation pending"
@@ -434,7 +468,14 @@ def postmark_dkim_rotation(ctx: CheckContext) -> list[CheckResult]:
         published = any(
             _dkim_tags(v) == _dkim_tags(domain.dkim_pending_text_value) for v in ctx.probes.txt(host.lower())
         )
-    if published:
+    if _has_stack(ctx):
+        # Custom::PostmarkDkim owns the stack's DKIM records: the stack operation publishes and verifies the new key.
+        fix = (
+            f"{_reconcile(ctx)}: Custom::PostmarkDkim "
+            + ("asks Postmark to verify the new key" if published else "publishes the new key beside the active one")
+            + " and continues the rotation (phase pending-verification; see stack.dkim-rotation)"
+        )
+    elif published:
         fix = f"the new key is published at {host}: verify DKIM (PUT /domains/{domain.id}/verifyDkim) to finish it"
     else:
         fix = (
@@ -445,7 +486,7 @@ def postmark_dkim_rotation(ctx: CheckContext) -> list[CheckResult]:
     return _row(ctx, "postmark.dkim-rotation", expected, f"pending key at {host} ({state})", False, fix)
 
 
-@register_check("postmark.revoked-key", kinds=MAIL_KINDS)
+@register_check("postmark.revoked-key", kinds=DOMAIN_KINDS)
 def postmark_revoked_key(ctx: CheckContext) -> list[CheckResult]:
     """A DKIM key Postmark revoked after a rotation is no longer published once it is safe to remove."""
     expected = "no revoked key in DNS"
@@ -461,15 +502,50 @@ def postmark_revoked_key(ctx: CheckContext) -> list[CheckResult]:
         return _row(ctx, "postmark.revoked-key", expected, f"revoked key at {host} removed from DNS", True)
     if not domain.safe_to_remove_revoked_key:
         observed = f"revoked key at {host} still published; Postmark: not yet safe to remove"
+        if _has_stack(ctx):
+            observed += f" (phase revoked-key-published: once Postmark says it is safe, {_reconcile(ctx)} removes it)"
         return _row(ctx, "postmark.revoked-key", expected, observed, True)
-    return _row(
-        ctx,
-        "postmark.revoked-key",
-        expected,
-        f"revoked key still published at {host}",
-        False,
-        f"delete the TXT record at {host}: Postmark revoked that key and reports it safe to remove from DNS",
-    )
+    fix = f"delete the TXT record at {host}: Postmark revoked that key and reports it safe to remove from DNS"
+    if _has_stack(ctx):
+        fix = f"{_reconcile(ctx)}: Custom::PostmarkDkim removes it (Postmark reports it safe to remove), or {fix}"
+    return _row(ctx, "postmark.revoked-key", expected, f"revoked key still published at {host}", False, fix)
+
+
+#: The stack output Custom::PostmarkDkim's phase is published as (template.yaml), and what each phase asks for.
+DKIM_ROTATION_PHASE_OUTPUT = "DkimRotationPhase"
+_SETTLED_PHASES = {
+    "idle": "no rotation requested",
+    "complete": "the last rotation is complete",
+    "revoked-key-published": "new key active; the old key stays published until Postmark says it is safe to remove",
+}
+
+
+@register_check("stack.dkim-rotation", kinds=MAIL_KINDS)
+def stack_dkim_rotation(ctx: CheckContext) -> list[CheckResult]:
+    """The stack's DKIM key rotation (``DkimKeyRotation``) is not stuck half-way: its Output ``DkimRotationPhase``."""
+    expected = "no DKIM rotation waiting for a deploy"
+    if not _has_stack(ctx):
+        return _skipped(ctx, "stack.dkim-rotation", expected, "no stack of ours")
+    with expecting(expected):
+        info = ctx.probes.stack(ctx.target, _stack_name(ctx))
+    phase = info.outputs.get(DKIM_ROTATION_PHASE_OUTPUT, "") if info else ""
+    if not phase:
+        return _skipped(ctx, "stack.dkim-rotation", expected, f"the stack has no {DKIM_ROTATION_PHASE_OUTPUT} output")
+    if phase in _SETTLED_PHASES:
+        return _row(ctx, "stack.dkim-rotation", expected, f"{phase}: {_SETTLED_PHASES[phase]}", True)
+    if phase == "pending-verification":
+        fix = (
+            f"{_reconcile(ctx)}: Postmark had not verified the new key when the stack last deployed; the reconcile "
+            "asks again and the stack's DKIM outputs follow the new key once Postmark signs with it"
+        )
+    elif phase == "waiting-for-previous":
+        fix = (
+            f"{_reconcile(ctx)} until the previous rotation is complete (see postmark.dkim-rotation and "
+            "postmark.revoked-key); the newly requested DkimKeyRotation value then starts its rotation"
+        )
+    else:
+        fix = f"unknown phase {phase!r}: read the stack's events and Custom::PostmarkDkim's log, then {_reconcile(ctx)}"
+    return _row(ctx, "stack.dkim-rotation", expected, phase, False, fix)
 
 
 # -- DNS -------------------------------------------------------------------------------------------------------
@@ -479,14 +555,14 @@ def postmark_revoked_key(ctx: CheckContext) -> list[CheckResult]:
 def dns_delegation(ctx: CheckContext) -> list[CheckResult]:
     """The parent zone's NS delegation equals the sub-zone's name servers.
 
-    The sub-zone's name servers are those Route 53 assigned to its hosted zone (read in the partition's
-    account); for a target without an AWS account (Corporate) they are the NS set at the zone's apex.
+    The sub-zone's name servers are those Route 53 assigned to its hosted zone (read in the stack's account: the
+    partition's, or Corporate's); for a target without a stack of ours they are the NS set at the zone's apex.
     The delegation is read from the parent zone's authoritative servers with recursion off.
     """
     mail = _mail(ctx)
     expected_label = f"the name servers of zone {mail.mail_domain}"
     with expecting(expected_label):
-        if ctx.target.kind == PARTITION_MAIL:
+        if _has_stack(ctx):
             zone, stale = _mail_zones(ctx, expected_label)
             if zone is None and not stale:
                 return _row(
@@ -495,7 +571,7 @@ def dns_delegation(ctx: CheckContext) -> list[CheckResult]:
                     expected_label,
                     f"no hosted zone {mail.mail_domain} in {ctx.target.facts.get('infrastructure')}",
                     False,
-                    f"the mail sub-zone is missing: deploy the stack ({_placement(ctx).stack_name})",
+                    f"the mail sub-zone is missing: deploy the stack ({_stack_name(ctx)})",
                 )
             if zone is None:  # several zones of the name, and no stack export says which is the stack's
                 ids = ", ".join(z.id for z in stale)
@@ -519,7 +595,7 @@ def dns_delegation(ctx: CheckContext) -> list[CheckResult]:
     owner = (
         f"Custom::NsDelegation owns that record: {_reconcile(ctx)} makes it write the record again (a deploy "
         "without changes does not), or "
-        if ctx.target.kind == PARTITION_MAIL
+        if _has_stack(ctx)
         else ""
     )
     if not delegated:
@@ -554,7 +630,7 @@ def _mail_zones(ctx: CheckContext, expected: str) -> tuple[HostedZone | None, li
     if len(zones) <= 1:
         return (zones[0] if zones else None), []
     exported = _stack_exports(ctx, expected) or {}
-    exported_id = exported.get(_placement(ctx).exports.partition_mail_zone_id, "").rsplit("/", 1)[-1]
+    exported_id = exported.get(_zone_id_export(ctx), "").rsplit("/", 1)[-1]
     live = next((z for z in zones if z.id == exported_id), None)
     return live, [z for z in zones if z is not live]
 
@@ -587,14 +663,14 @@ def dns_spf(ctx: CheckContext) -> list[CheckResult]:
     return _txt_check(ctx, "dns.spf", mail.spf_host, mail.spf_value, "v=spf1", "SPF")
 
 
-@register_check("dns.dmarc", kinds=MAIL_KINDS)
+@register_check("dns.dmarc", kinds=DOMAIN_KINDS)
 def dmarc_record(ctx: CheckContext) -> list[CheckResult]:
     """Exactly one DMARC record at the DMARC host, equal to the placement function's value."""
     mail = _mail(ctx)
     return _txt_check(ctx, "dns.dmarc", mail.dmarc_host, mail.dmarc_value, "v=dmarc1", "DMARC")
 
 
-@register_check("dns.dmarc-report-authorization", kinds=MAIL_KINDS)
+@register_check("dns.dmarc-report-authorization", kinds=DOMAIN_KINDS)
 def dmarc_report_authorization(ctx: CheckContext) -> list[CheckResult]:
     """The report domain authorizes DMARC reports about the mail domain (RFC 7489 section 7.1).
 
@@ -636,7 +712,7 @@ def dmarc_report_authorization(ctx: CheckContext) -> list[CheckResult]:
     )
 
 
-@register_check("dns.dkim", kinds=MAIL_KINDS)
+@register_check("dns.dkim", kinds=DOMAIN_KINDS)
 def dns_dkim(ctx: CheckContext) -> list[CheckResult]:
     """The DKIM TXT record at Postmark's DKIM host carries Postmark's key (strings joined, spaces ignored)."""
     domain = _domain(ctx, "Postmark's DKIM key")
@@ -657,9 +733,13 @@ def dns_dkim(ctx: CheckContext) -> list[CheckResult]:
             expected,
             f"no TXT record at {host}",
             False,
-            f"publish the DKIM TXT record at {host} with Postmark's key (the expected value; it is "
-            f"Custom::PostmarkDomain's DkimRecordValue); until then mail from the domain is not DKIM-signed; "
-            f"{_STACK_RECORD}",
+            (
+                f"{_reconcile(ctx)}: Custom::PostmarkDkim publishes Postmark's key at {host}; until then mail from "
+                "the domain is not DKIM-signed"
+            )
+            if _has_stack(ctx)
+            else f"publish the DKIM TXT record at {host} with Postmark's key (the expected value); until then mail "
+            f"from the domain is not DKIM-signed; {_STACK_RECORD}",
         )
     if matching and len(records) == 1:
         return _row(ctx, "dns.dkim", expected, f"{host} TXT {_ellipsis(records[0])}", True)
@@ -679,12 +759,12 @@ def dns_dkim(ctx: CheckContext) -> list[CheckResult]:
         f"{host} TXT " + " | ".join(_ellipsis(r) for r in records),
         False,
         f"the TXT record at {host} is not Postmark's key (an old or truncated key): it must carry Postmark's "
-        "DkimTextValue; if Postmark's key changed (domain re-created), a stack operation that re-runs "
-        "Custom::PostmarkDomain hands the DKIM record its new DkimRecordValue, else change the record back by hand",
+        "DkimTextValue; Custom::PostmarkDkim never overwrites a record it did not write: delete or correct the record "
+        f"by hand, then {_reconcile(ctx)} publishes the key",
     )
 
 
-@register_check("dns.return-path", kinds=MAIL_KINDS)
+@register_check("dns.return-path", kinds=DOMAIN_KINDS)
 def dns_return_path(ctx: CheckContext) -> list[CheckResult]:
     """The Return-Path host is a CNAME to Postmark's ReturnPathDomainCNAMEValue."""
     mail = _mail(ctx)
@@ -719,22 +799,22 @@ _HEALTHY_SUFFIXES = ("_COMPLETE",)
 _BROKEN_STATES = frozenset({"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_COMPLETE"})
 
 
-@register_check("stack.status", kinds=(PARTITION_MAIL,))
+@register_check("stack.status", kinds=(PARTITION_MAIL, CORPORATE_MAIL))
 def stack_status(ctx: CheckContext) -> list[CheckResult]:
-    """The partition's stack exists and is in a settled, usable state."""
-    placement = _placement(ctx)
-    expected = f"{placement.stack_name} in a *_COMPLETE state"
+    """The partition's (or Corporate's) stack exists and is in a settled, usable state."""
+    stack_name = _stack_name(ctx)
+    expected = f"{stack_name} in a *_COMPLETE state"
     with expecting(expected):
-        status = ctx.probes.stack_status(ctx.target, placement.stack_name)
+        status = ctx.probes.stack_status(ctx.target, stack_name)
     where = " ".join(str(ctx.target.facts.get(k) or "") for k in ("infrastructure", "region")).strip()
     if status is None:
         return _row(
             ctx,
             "stack.status",
             expected,
-            f"no stack {placement.stack_name} in {where}",
+            f"no stack {stack_name} in {where}",
             False,
-            f"deploy it: sam deploy --config-env {placement.partition.name}",
+            f"deploy it: sam deploy --config-env {ctx.target.name} (the first deploy: bin/deploy {ctx.target.name})",
         )
     if status.endswith("_IN_PROGRESS"):
         return _row(ctx, "stack.status", expected, f"{status} (an operation is running)", True)
@@ -746,18 +826,18 @@ def stack_status(ctx: CheckContext) -> list[CheckResult]:
         status,
         ok,
         f"the stack is {status}: read its events in the CloudFormation console, fix the cause and re-deploy "
-        f"(sam deploy --config-env {placement.partition.name}); a ROLLBACK_COMPLETE stack must be deleted first",
+        f"(sam deploy --config-env {ctx.target.name}); a ROLLBACK_COMPLETE stack must be deleted first",
     )
 
 
 def _stack_exports(ctx: CheckContext, expected: str) -> dict[str, str] | None:
-    """Name → value of the exports the partition's stack publishes; None when the stack does not exist."""
-    placement = _placement(ctx)
+    """Name → value of the exports the stack (a partition's or Corporate's) publishes; None when it does not exist."""
+    stack_name = _stack_name(ctx)
     with expecting(expected):
-        if ctx.probes.stack_status(ctx.target, placement.stack_name) is None:
+        if ctx.probes.stack_status(ctx.target, stack_name) is None:
             return None
         exports = ctx.probes.exports(ctx.target)
-    marker = f":stack/{placement.stack_name}/"
+    marker = f":stack/{stack_name}/"
     return {e["Name"]: e["Value"] for e in exports if marker in e.get("ExportingStackId", "")}
 
 
@@ -771,7 +851,8 @@ def stack_exports(ctx: CheckContext) -> list[CheckResult]:
     if exported is None:
         return _skipped(ctx, "stack.exports", expected, "the stack does not exist (see stack.status)")
     missing = {key: name for key, name in wanted.items() if name not in exported}
-    extra = sorted(set(exported) - set(wanted.values()))
+    # The -I- exports of the partition's functions (tenant stacks' ServiceToken) are the project's own, not drift.
+    extra = sorted(set(exported) - set(wanted.values()) - set(placement.intra_platform_exports))
     if not missing and not extra:
         return _row(ctx, "stack.exports", expected, f"{len(wanted)} exports, all present", True)
     parts = []
@@ -851,3 +932,8 @@ def _duplicate_zones(
             f"(aws route53 delete-hosted-zone --id {stale[0].id})"
         )
     return _row(ctx, "stack.zone", f"{expected_head}, one public hosted zone of that name", observed, False, fix)
+
+
+# Corporate's own checks (its zone outputs, the Free Kanban Tool's DMARC record) use the helpers above and register
+# themselves when imported, so importing this module registers every mail check.
+import arda_ops.drift.corporate_checks  # noqa: E402, F401

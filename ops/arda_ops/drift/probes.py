@@ -502,6 +502,23 @@ class AwsProbe:
         info: StackInfo | None = self._call("cloudformation", target, describe)
         return info
 
+    def stacks_named(self, target: Target, prefix: str) -> dict[str, StackInfo]:
+        """Every live stack of the target's account and region whose name starts with ``prefix`` (``DescribeStacks``
+        without a name, all pages: the same permission the partition's stack check needs; deleted stacks are not
+        listed)."""
+
+        def list_all(client: Any) -> dict[str, StackInfo]:
+            found: dict[str, StackInfo] = {}
+            for page in client.get_paginator("describe_stacks").paginate():
+                for stack in page.get("Stacks", []):
+                    if str(stack["StackName"]).startswith(prefix):
+                        outputs = {str(o["OutputKey"]): str(o.get("OutputValue", "")) for o in stack.get("Outputs", [])}
+                        found[str(stack["StackName"])] = StackInfo(str(stack["StackStatus"]), outputs)
+            return found
+
+        result: dict[str, StackInfo] = self._call("cloudformation", target, list_all)
+        return result
+
     def hosted_zones(self, target: Target, zone_name: str) -> list[HostedZone]:
         """Every public hosted zone named ``zone_name``, with its name servers (normally one; two is drift).
 
@@ -769,6 +786,14 @@ class Probes:
         """The stack's status, or None when no such stack exists."""
         info = self.stack(target, stack_name)
         return info.status if info else None
+
+    def stacks_named(self, target: Target, prefix: str) -> dict[str, StackInfo]:
+        """Live stacks whose name starts with ``prefix`` (a partition's tenant stacks), by name."""
+        key = ("aws", "stacks", target.facts.get("infrastructure"), target.facts.get("region"), prefix)
+        result: dict[str, StackInfo] = self.memo.get(
+            key, self.aws.probe_name("cloudformation", target), lambda: self.aws.stacks_named(target, prefix)
+        )
+        return result
 
     def hosted_zones(self, target: Target, zone_name: str) -> list[HostedZone]:
         key = ("aws", "zone", target.facts.get("infrastructure"), zone_name)

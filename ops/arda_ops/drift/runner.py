@@ -74,6 +74,10 @@ class DriftConfig:
     run_timeout: float | None = None
     #: ``config/accounts.toml`` (regions of the partitions); None: the default file.
     accounts_file: Path | None = None
+    #: Tenant stacks of the partitions: None none, ``()`` every one found, else only these slugs.
+    tenants: Sequence[str] | None = None
+    #: Check only the tenants (the partitions' own rows are left out).
+    tenants_only: bool = False
 
     @property
     def run_budget(self) -> float:
@@ -134,17 +138,24 @@ def _is_probe_failure(exc: BaseException) -> bool:
 def run_drift(config: DriftConfig, probes: Probes | None = None) -> DriftReport:
     """Run the checks and return the report (never raises for an unreachable service)."""
     import arda_ops.drift.mail_checks  # noqa: F401  (registers the mail checks)
+    from arda_ops.drift import tenant_checks as _tenant_checks  # noqa: F401  (registers the tenant checks)
 
     registry = config.registry if config.registry is not None else REGISTRY
     targets = build_targets(config)
     probes = probes or build_probes(config)
+    discovery: list[CheckResult] = []
+    if config.tenants is not None:
+        from arda_ops.drift.tenant_checks import discover_tenants
+
+        tenants, discovery = discover_tenants(targets, probes, config.tenants)
+        targets = [*([] if config.tenants_only else targets), *tenants]
     started = time.monotonic()
     jobs = [(target, check) for target in targets for check in registry.for_target(target)]
     pool = ThreadPoolExecutor(max_workers=max(1, config.max_workers), thread_name_prefix="drift-check")
     futures: list[Future[list[CheckResult]]] = [pool.submit(_run_one, c, t, probes) for t, c in jobs]
     wait(futures, timeout=config.run_budget)
     pool.shutdown(wait=False, cancel_futures=True)
-    results: list[CheckResult] = []
+    results: list[CheckResult] = list(discovery)
     for (target, check), future in zip(jobs, futures, strict=True):
         if future.done() and not future.cancelled():
             results.extend(future.result())

@@ -2,7 +2,9 @@
 
 For each mail target: the mail zone (partition account) with SPF, DMARC, DKIM and the Return-Path CNAME; a
 verified domain on its Postmark account in the emulator; the NS delegation in the parent zone (Platform Root
-account); and, for a partition, its two secrets and a stack publishing the six exports as template.yaml does.
+account); and, for a partition, its two secrets and a stack publishing the six exports as template.yaml does;
+for Corporate, the same in Corporate's own account, with the Free Kanban Tool's DMARC record, the account-token
+secret and a stack publishing corporate/template.yaml's Outputs.
 The DMARC report domain's zone (Corporate's account) gets its mail exchanger and the authorization of every
 mail domain. Built once here, so the drift tests and the benchmark check the same world.
 """
@@ -18,11 +20,14 @@ from typing import Any
 
 from arda_mail.placement import (
     DMARC_REPORT_DOMAIN,
+    CorporatePlacement,
     MailDomainPlacement,
     PartitionPlacement,
-    corporate_mail_placement,
+    corporate_placement,
 )
-from arda_ops.loopback.accounts import CORPORATE_ACCOUNT, PLATFORM_ROOT_ACCOUNT
+from arda_mail.txt_records import route53_txt_value
+from arda_ops.loopback.accounts import CORPORATE_ACCOUNT, PARTITION_ACCOUNT, PLATFORM_ROOT_ACCOUNT, REGION
+from arda_ops.loopback.corporate import create_corporate_stack
 from arda_ops.loopback.world import LoopbackWorld
 from arda_ops.route53_records import change_record_sets, mail_zone_records, report_authorization_records
 
@@ -35,12 +40,18 @@ RECORD_TTL = 300
 
 @dataclass(frozen=True)
 class MailTarget:
-    """One mail domain to build: a partition's (with its stack) or Corporate's (no partition stack)."""
+    """One mail domain to build: a partition's (with its stack) or Corporate's (with its stack, in its account)."""
 
     name: str
     mail: MailDomainPlacement
     postmark_account: str
     partition: PartitionPlacement | None = None
+    corporate: CorporatePlacement | None = None
+
+    @property
+    def account(self) -> str:
+        """The loopback account of the target's zone, secret and stack."""
+        return CORPORATE_ACCOUNT if self.corporate is not None else PARTITION_ACCOUNT
 
 
 def partition_mail_target(placement: PartitionPlacement) -> MailTarget:
@@ -49,7 +60,8 @@ def partition_mail_target(placement: PartitionPlacement) -> MailTarget:
 
 
 def corporate_mail_target(postmark_account: str) -> MailTarget:
-    return MailTarget("corporate", corporate_mail_placement(), postmark_account)
+    corporate = corporate_placement()
+    return MailTarget("corporate", corporate.mail, postmark_account, corporate=corporate)
 
 
 @dataclass
@@ -65,11 +77,11 @@ class HealthyWorld:
 def build_healthy_world(world: LoopbackWorld, targets: Sequence[MailTarget]) -> HealthyWorld:
     """Build every target healthy in ``world`` (which needs its emulator); moto and the emulator start empty."""
     built = HealthyWorld()
-    r53 = world.client("route53")
     root_r53 = world.client("route53", PLATFORM_ROOT_ACCOUNT)
     built.report_zone_id = create_report_domain(world, [t.mail.mail_domain for t in targets])
     for target in targets:
         mail = target.mail
+        r53 = world.client("route53", target.account)
         if mail.parent_zone_name not in built.parent_zone_ids:
             parent = root_r53.create_hosted_zone(Name=mail.parent_zone_name, CallerReference=uuid.uuid4().hex)
             built.parent_zone_ids[mail.parent_zone_name] = parent["HostedZone"]["Id"]
@@ -94,6 +106,14 @@ def build_healthy_world(world: LoopbackWorld, targets: Sequence[MailTarget]) -> 
             secrets.create_secret(Name=placement.account_token_secret_name, SecretString=token)
             secrets.create_secret(Name=placement.encryption_key_secret_name, SecretString="k" * 64)
             create_partition_stack(world, placement, zone_id, int(domain["ID"]))
+        if target.corporate is not None:
+            fkt = target.corporate.free_kanban
+            dmarc = [(fkt.dmarc_host, "TXT", [route53_txt_value(fkt.dmarc_value)])]
+            change_record_sets(r53, zone_id, "UPSERT", dmarc, RECORD_TTL)
+            secrets = world.client("secretsmanager", CORPORATE_ACCOUNT)
+            token = world.tokens[target.postmark_account]
+            secrets.create_secret(Name=target.corporate.account_token_secret_name, SecretString=token)
+            create_corporate_stack(world.moto, target.corporate, zone_id, int(domain["ID"]))
     return built
 
 
@@ -162,6 +182,16 @@ def create_partition_stack(
                 for key, name in placement.exports.as_dict().items()
             },
             "PostmarkDomainId": {"Value": str(domain_id)},
+            # Custom::PostmarkDkim's phase (template.yaml's Output): no rotation requested.
+            "DkimRotationPhase": {"Value": "idle"},
+            # template.yaml's two -I- exports (the tenant stacks' ServiceToken): the partition's function ARNs.
+            **{
+                f"IntraPlatformExport{index}": {
+                    "Value": f"arn:aws:lambda:{REGION}:{PARTITION_ACCOUNT}:function:{placement.stack_name}-{index}",
+                    "Export": {"Name": name},
+                }
+                for index, name in enumerate(placement.intra_platform_exports)
+            },
         },
     }
     with warnings.catch_warnings():  # moto may warn about what it does not model; the stack is only the exports

@@ -55,7 +55,8 @@ class LoopbackWorld:
         with ExitStack() as stack:
             stack.enter_context(self.moto)
             if self._want_postmark:
-                view = RecordsDnsView(Route53Records(self.client("route53")))
+                # Corporate's mail zone lives in Corporate's account: Postmark's verification must see it too.
+                view = RecordsDnsView(Route53Records(self.client("route53"), self.client("route53", CORPORATE_ACCOUNT)))
                 self._postmark = stack.enter_context(PostmarkEmulator(self.tokens, dns_view=view))
             if self._want_dns:
                 zone_records = Route53Records(self.client("route53"), self.client("route53", CORPORATE_ACCOUNT))

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from arda_mail.partitions import SuspendedPartitionError, UnknownPartitionError, active_partition_names
-from arda_mail.placement import partition_placement
+from arda_mail.placement import (
+    CORPORATE_SCOPE,
+    CorporatePlacement,
+    PartitionPlacement,
+    corporate_placement,
+    partition_placement,
+)
 from arda_ops.loopback.calls import describe
 from arda_ops.rehearsal.scenario import Rehearsal, StepResult
 from arda_ops.rehearsal.world import World
@@ -66,10 +72,19 @@ class Printer:
         self.out.flush()
 
 
-def run(partition: str, *, out: TextIO | None, drift: bool = True) -> dict[str, Any]:
+def rehearsed(name: str) -> tuple[PartitionPlacement | CorporatePlacement, str]:
+    """The stack ``--partition`` names (an active partition's, or ``corporate``: Corporate's) and its Postmark
+    account; raises for unknown and suspended partitions."""
+    if name == CORPORATE_SCOPE:
+        corporate = corporate_placement()
+        return corporate, corporate.postmark_account.value
+    placement = partition_placement(name)
+    return placement, placement.partition.postmark_account.value
+
+
+def run(partition: str, *, out: TextIO | None, drift: bool = True, rotate: bool = False) -> dict[str, Any]:
     """Run the rehearsal; ``out`` receives the progress (None for silence). Returns the report."""
-    placement = partition_placement(partition)
-    account = placement.partition.postmark_account.value
+    placement, account = rehearsed(partition)
     started = time.perf_counter()
     with World(placement) as world:
         if out is not None:
@@ -84,9 +99,9 @@ def run(partition: str, *, out: TextIO | None, drift: bool = True) -> dict[str, 
         log_path = LOG_DIR / f"{partition}-handlers.log"
         with log_path.open("w", encoding="utf-8") as handler_log:
             _route_logging(handler_log)
-            rehearsal = Rehearsal(world, placement, handler_log=handler_log)
+            rehearsal = Rehearsal(world, placement, handler_log=handler_log, rotate=rotate)
             if out is not None:
-                rehearsal.on_step = Printer(out, 19)
+                rehearsal.on_step = Printer(out, len(rehearsal.plan()))
             from arda_ops.rehearsal.drift_step import run_drift_against
 
             passed = rehearsal.run(account, run_drift_against if drift else None)
@@ -150,17 +165,42 @@ def print_summary(report: dict[str, Any], out: TextIO) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make rehearse", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--partition", default="dev", help=f"one of {', '.join(active_partition_names())}")
+    parser.add_argument(
+        "--partition",
+        default="dev",
+        help=f"one of {', '.join(active_partition_names())}, or {CORPORATE_SCOPE} (the Corporate mail stack)",
+    )
     parser.add_argument("--json", action="store_true", help="print a machine-readable report instead")
     parser.add_argument("--no-drift", action="store_true", help="skip the drift check step")
+    parser.add_argument(
+        "--rotate", action="store_true", help="add a full DKIM key rotation (DkimKeyRotation) while the stack is up"
+    )
+    parser.add_argument(
+        "--tenant", metavar="SLUG", help="rehearse this tenant's own sending-domain stack on top of the partition"
+    )
     args = parser.parse_args(argv)
     try:
-        partition_placement(args.partition)
-    except (UnknownPartitionError, SuspendedPartitionError) as exc:
+        rehearsed(args.partition)
+        if args.tenant is not None:
+            from arda_mail.placement import tenant_placement
+
+            tenant_placement(args.partition, args.tenant)
+    except (UnknownPartitionError, SuspendedPartitionError, ValueError) as exc:
         print(f"rehearse: {exc}", file=sys.stderr)
         return 2
-    report = run(args.partition, out=None if args.json else sys.stdout, drift=not args.no_drift)
-    if args.json:
+    if args.tenant is not None:
+        from arda_ops.rehearsal.tenant import run_tenant
+
+        tenant_report = run_tenant(
+            args.partition, args.tenant, out=None if args.json else sys.stdout, drift=not args.no_drift
+        )
+        return _finish(tenant_report, as_json=args.json)
+    report = run(args.partition, out=None if args.json else sys.stdout, drift=not args.no_drift, rotate=args.rotate)
+    return _finish(report, as_json=args.json)
+
+
+def _finish(report: dict[str, Any], *, as_json: bool) -> int:
+    if as_json:
         json.dump(report, sys.stdout, indent=2, default=str)
         print()
     else:

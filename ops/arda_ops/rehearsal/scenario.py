@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from arda_mail.placement import PartitionPlacement, mail_domain_placement
+from arda_mail.placement import CorporatePlacement, PartitionPlacement, mail_domain_placement
 from arda_mail.txt_records import route53_txt_value
 from arda_ops.cfn_protocol import CfnResponse, invoke
 from arda_ops.handlers import load_function_module
@@ -26,6 +26,9 @@ LAMBDA_TIMEOUT_MS = 300_000
 DOMAIN = "Custom::PostmarkDomain"
 VERIFICATION = "Custom::PostmarkDomainVerification"
 DELEGATION = "Custom::NsDelegation"
+DKIM = "Custom::PostmarkDkim"
+#: The rotation ``--rotate`` requests (any value later than none).
+ROTATION = "2026-12"
 
 
 class StepFailedError(AssertionError):
@@ -69,7 +72,9 @@ class Rehearsal:
     """Runs the steps against a :class:`World` and collects their results."""
 
     world: World
-    placement: PartitionPlacement
+    #: A partition's stack, or Corporate's (corporate/template.yaml: no encryption key, Outputs instead of the six
+    #: exports, the Free Kanban Tool's DMARC record).
+    placement: PartitionPlacement | CorporatePlacement
     on_step: Callable[[StepResult], None] = lambda result: None
     #: Where the handlers' own output (Powertools JSON logs, crhelper) goes, so the progress stays readable.
     handler_log: TextIO | None = None
@@ -78,6 +83,8 @@ class Rehearsal:
     postmark_account: str = ""
     other_account: str = ""
     drift: Callable[[World], tuple[bool, list[str]]] | None = None
+    #: ``--rotate``: the steps of a full DKIM key rotation while the stack is up.
+    rotate: bool = False
 
     # -- plumbing ---------------------------------------------------------------------------------
     def step(self, kind: str, title: str, action: Callable[[StepResult], None]) -> StepResult:
@@ -106,7 +113,14 @@ class Rehearsal:
     ) -> CfnResponse:
         with contextlib.redirect_stdout(self.handler_log or sys.stdout):
             handler = load_function_module(function).handler
-            response = invoke(handler, event, self.world.receiver, timeout_ms=LAMBDA_TIMEOUT_MS, wait_s=30)
+            response = invoke(
+                handler,
+                event,
+                self.world.receiver,
+                timeout_ms=LAMBDA_TIMEOUT_MS,
+                wait_s=30,
+                function_arn=self.world.function_arn(function),
+            )
         result.status, result.physical_id = response.status, response.physical_id
         result.attributes = response.data
         if response.status == "FAILED":
@@ -144,6 +158,19 @@ class Rehearsal:
             "Ttl": "172800",
         }
 
+    def dkim_props(self, domain_id: str, rotation: str = "", reconcile: str = "") -> dict[str, Any]:
+        return {
+            "DomainId": domain_id,
+            "DomainName": self.placement.mail.postmark_domain_name,
+            "AccountTokenSecretArn": self.world.secret_arns["account-token"],
+            "HostedZoneId": self.world.mail_zone_id,
+            "ApiUrl": self.world.postmark.url,
+            "Rotation": rotation,
+            "MaxWaitSeconds": "20",
+            "PollIntervalSeconds": "1",
+            "Reconcile": reconcile,
+        }
+
     def verification_props(self, domain_id: str, secret_key: str = "account-token") -> dict[str, Any]:
         return {
             "DomainId": domain_id,
@@ -155,32 +182,53 @@ class Rehearsal:
         }
 
     # -- the steps --------------------------------------------------------------------------------
-    def run(self, postmark_account: str, drift: Callable[[World], tuple[bool, list[str]]] | None) -> bool:
-        """Run every step in CloudFormation's order; True when all behaved as CloudFormation requires."""
-        self.postmark_account = postmark_account
-        self.other_account = next(a for a in ALL_POSTMARK_ACCOUNTS if a != postmark_account)
-        self.drift = drift
-        plan: list[tuple[str, str, Callable[[StepResult], None]]] = [
+    def plan(self) -> list[tuple[str, str, Callable[[StepResult], None]]]:
+        """The steps, in CloudFormation's order (with ``rotate``, a DKIM key rotation while the stack is up)."""
+        rotation: list[tuple[str, str, Callable[[StepResult], None]]] = [
+            ("Update", f"Custom::PostmarkDkim DkimKeyRotation {ROTATION} (rotates)", self._rotate),
+            ("setup", "Postmark: the revoked key is safe to remove (Postmark says so later)", self._revoked_safe),
+            ("Update", "Custom::PostmarkDkim bin/deploy --reconcile (completes the rotation)", self._complete_rotation),
+        ]
+        return [
             ("setup", "Platform Root: parent zone and delegation role", self._platform_root),
             ("cfn", "CloudFormation: mail zone, secrets, SPF and DMARC", self._zone_and_secrets),
             ("Create", "Custom::PostmarkDomain", self._create_domain),
-            ("cfn", "CloudFormation: DKIM TXT and Return-Path CNAME from the attributes", self._dkim_records),
+            ("cfn", "CloudFormation: Return-Path CNAME from the attributes", self._dkim_records),
+            ("Create", "Custom::PostmarkDkim (publishes the DKIM key)", self._create_dkim),
             ("Create", "Custom::NsDelegation (assumes the Platform Root role)", self._create_delegation),
             ("Create", "Custom::PostmarkDomainVerification", self._verify),
-            ("cfn", "CloudFormation: outputs and the six exports", self._exports),
-            ("check", "runtime-platform-drift against the deployed partition", self._drift_check),
+            ("cfn", self._outputs_title(), self._exports),
+            ("check", f"runtime-platform-drift against the deployed {self._what()}", self._drift_check),
+            *(rotation if self.rotate else []),
             ("Update", f"Custom::PostmarkDomain onto {self.other_account} (replacement)", self._replace_domain),
-            ("cfn", "CloudFormation: DKIM record for the new domain", self._replace_dkim_record),
+            ("Update", "Custom::PostmarkDkim (new domain: replacement)", self._replace_dkim),
             ("Update", "Custom::PostmarkDomainVerification (new domain)", lambda r: self._verify(r, "Update")),
+            ("Delete", "Custom::PostmarkDkim cleanup of the replaced domain's records", self._cleanup_old_dkim),
             ("Delete", "Custom::PostmarkDomain cleanup of the replaced domain", self._cleanup_old_domain),
             ("Create", "Custom::PostmarkDomain with a revoked token (fails)", self._failed_create),
             ("Delete", "Custom::PostmarkDomain rollback of the failed create", self._rollback_delete),
             ("Delete", "Custom::PostmarkDomainVerification", self._delete_verification),
             ("Delete", "Custom::NsDelegation", self._delete_delegation),
+            ("Delete", "Custom::PostmarkDkim", self._delete_dkim),
             ("cfn", "CloudFormation: records deleted", self._delete_records),
             ("Delete", "Custom::PostmarkDomain", self._delete_domain),
             ("check", "nothing orphaned", self._nothing_left),
         ]
+
+    def _what(self) -> str:
+        return "Corporate stack" if isinstance(self.placement, CorporatePlacement) else "partition"
+
+    def _outputs_title(self) -> str:
+        if isinstance(self.placement, CorporatePlacement):
+            return "CloudFormation: outputs and Corporate's zone export"
+        return "CloudFormation: outputs and the six exports"
+
+    def run(self, postmark_account: str, drift: Callable[[World], tuple[bool, list[str]]] | None) -> bool:
+        """Run every step in CloudFormation's order; True when all behaved as CloudFormation requires."""
+        self.postmark_account = postmark_account
+        self.other_account = next(a for a in ALL_POSTMARK_ACCOUNTS if a != postmark_account)
+        self.drift = drift
+        plan = self.plan()
         for kind, title, action in plan:
             result = self.step(kind, title, action)
             if not result.ok and kind in {"setup", "cfn"}:
@@ -203,7 +251,10 @@ class Rehearsal:
             f"MailZone {self.placement.mail.mail_domain} ({self.world.mail_zone_id}), "
             f"NS {', '.join(self.world.name_servers)}"
         )
-        r.details.append("PostmarkAccountTokenSecret, EncryptionKeySecret, SpfRecord, DmarcRecord")
+        if isinstance(self.placement, CorporatePlacement):
+            r.details.append("PostmarkAccountTokenSecret, SpfRecord, DmarcRecord, FreeKanbanDmarcRecord")
+        else:
+            r.details.append("PostmarkAccountTokenSecret, EncryptionKeySecret, SpfRecord, DmarcRecord")
 
     def _create_domain(self, r: StepResult) -> None:
         props = self.domain_props()
@@ -215,10 +266,86 @@ class Rehearsal:
 
     def _dkim_records(self, r: StepResult) -> None:
         data = self.state["domain"]
-        self.world.upsert(data["DkimHostName"], "TXT", [data["DkimRecordValue"]])
         self.world.upsert(data["ReturnPathHostName"], "CNAME", [data["ReturnPathCnameTarget"]])
-        r.details.append(f"DkimRecord TXT {data['DkimHostName']}")
         r.details.append(f"ReturnPathRecord CNAME {data['ReturnPathHostName']} -> {data['ReturnPathCnameTarget']}")
+
+    # -- Custom::PostmarkDkim -----------------------------------------------------------------------
+    def _dkim_published(self, r: StepResult, host: str, text: str) -> None:
+        """The rule of every DKIM step: the key Postmark signs with (or will, on a new domain) is in DNS, read back
+        through the loopback DNS server as a resolver would."""
+        published = self.world.resolve_txt(host)
+        wanted = text.replace("; ", ";")
+        self.require(any(p.replace("; ", ";") == wanted for p in published), f"no DKIM key published at {host}")
+        r.details.append(f"DNS: TXT {host} holds Postmark's key")
+
+    def _send_dkim(self, r: StepResult, event: dict[str, Any]) -> CfnResponse:
+        response = self.send(r, "postmark_dkim", event)
+        data = response.data
+        self._dkim_published(r, data["DkimHostName"], data["DkimTextValue"])
+        if data.get("PendingDkimHostName"):
+            r.details.append(f"pending key published beside it: {data['PendingDkimHostName']}")
+        self.state.update(dkim_id=response.physical_id, dkim=data)
+        return response
+
+    def _create_dkim(self, r: StepResult) -> None:
+        props = self.dkim_props(self.state["domain_id"])
+        response = self._send_dkim(r, self.world.events.create(DKIM, "PostmarkDkim", props))
+        self.require(
+            response.data["DkimHostName"] == self.state["domain"]["DkimHostName"], "DKIM host differs from Postmark's"
+        )
+        self.state.update(dkim_props=props)
+
+    def _update_dkim(self, r: StepResult, props: dict[str, Any]) -> CfnResponse:
+        event = self.world.events.update(DKIM, "PostmarkDkim", self.state["dkim_id"], props, self.state["dkim_props"])
+        response = self._send_dkim(r, event)
+        self.state.update(dkim_props=props)
+        return response
+
+    def _rotate(self, r: StepResult) -> None:
+        before = self.state["dkim"]["DkimHostName"]
+        rotations = self._rotations()
+        response = self._update_dkim(r, self.dkim_props(self.state["domain_id"], ROTATION))
+        data = response.data
+        self.require(self._rotations() == rotations + 1, "expected exactly one rotatedkim call")
+        self.require(data["DkimRotationPhase"] == "revoked-key-published", f"phase {data['DkimRotationPhase']}")
+        self.require(data["DkimHostName"] != before, "Postmark still signs with the old key")
+        self.require(data["RevokedDkimHostName"] == before, "the old key is not the revoked one")
+        self.require(bool(self.world.resolve_txt(before)), "the revoked key must stay published until it is safe")
+        r.details.append(f"new key {data['DkimHostName']} active; revoked key {before} still published")
+        self.state["revoked_host"] = before
+
+    def _rotations(self) -> int:
+        return self.world.postmark.calls().count(f"POST /domains/{self.state['domain_id']}/rotatedkim")
+
+    def _revoked_safe(self, r: StepResult) -> None:
+        self.world.postmark.api.mark_revoked_key_safe(int(self.state["domain_id"]))
+        r.details.append("SafeToRemoveRevokedKeyFromDNS = true (emulator control API)")
+
+    def _complete_rotation(self, r: StepResult) -> None:
+        rotations = self._rotations()
+        response = self._update_dkim(r, self.dkim_props(self.state["domain_id"], ROTATION, "20261202T010000Z"))
+        self.require(response.data["DkimRotationPhase"] == "complete", f"phase {response.data['DkimRotationPhase']}")
+        self.require(self._rotations() == rotations, "a second rotation for the same value")
+        self.require(not self.world.resolve_txt(self.state["revoked_host"]), "the revoked key is still published")
+        r.details.append(f"revoked key {self.state['revoked_host']} removed; rotation {ROTATION} complete")
+        # The records table shows the stack after the rotation.
+        self.state["records_snapshot"] = self.world.records_snapshot()
+
+    def _replace_dkim(self, r: StepResult) -> None:
+        old_id = self.state["dkim_id"]
+        props = self.dkim_props(self.state["domain_id"], self.state["dkim_props"]["Rotation"])
+        response = self._update_dkim(r, props)
+        self.require(response.physical_id != old_id, "a new domain must give a new PhysicalResourceId")
+        self.state.update(old_dkim_id=old_id, old_dkim_props=self.dkim_props(self.state["old_domain_id"]))
+
+    def _cleanup_old_dkim(self, r: StepResult) -> None:
+        event = self.world.events.delete(DKIM, "PostmarkDkim", self.state["old_dkim_id"], self.state["old_dkim_props"])
+        self.send(r, "postmark_dkim", event)
+        r.details.append("the signing key's record is never removed by a Delete (it may be a rollback's)")
+
+    def _delete_dkim(self, r: StepResult) -> None:
+        event = self.world.events.delete(DKIM, "PostmarkDkim", self.state["dkim_id"], self.state["dkim_props"])
+        self.send(r, "postmark_dkim", event)
 
     def _create_delegation(self, r: StepResult) -> None:
         props = self.delegation_props()
@@ -254,6 +381,9 @@ class Rehearsal:
         self.state.update(verification_id=response.physical_id, verification_props=props)
 
     def _exports(self, r: StepResult) -> None:
+        if isinstance(self.placement, CorporatePlacement):
+            self._corporate_outputs(r)
+            return
         values = self.placement.export_values(
             zone_id=self.world.mail_zone_id,
             token_secret_arn=self.world.secret_arns["account-token"],
@@ -261,18 +391,23 @@ class Rehearsal:
             account_id=self.world.events.account,
         )
         published = self.world.publish_exports(values)
-        self.state["records_snapshot"] = [
-            {
-                "Type": rec["Type"],
-                "Name": rec["Name"].rstrip("."),
-                "Value": " ".join(v["Value"] for v in rec["ResourceRecords"]),
-            }
-            for rec in self.world.mail_records()
-            if rec["Type"] != "SOA"
-        ]
+        self.state["records_snapshot"] = self.world.records_snapshot()
         self.state["exports"] = published
         self.require(set(published) == set(self.placement.exports.as_dict().values()), "export names differ")
         r.details.append(f"{len(published)} exports published by stack {self.placement.stack_name}")
+
+    def _corporate_outputs(self, r: StepResult) -> None:
+        """Corporate's stack publishes its zone Outputs and one export, the zone ID its other stacks import."""
+        assert isinstance(self.placement, CorporatePlacement)
+        published = self.world.publish_corporate_outputs(self.state["domain_id"])
+        self.state["records_snapshot"] = self.world.records_snapshot()
+        self.state["exports"] = published
+        self.require(
+            published == {self.placement.mail_zone_id_export: self.world.mail_zone_id},
+            f"expected only {self.placement.mail_zone_id_export} = {self.world.mail_zone_id}, got {published}",
+        )
+        r.details.append(f"stack {self.placement.stack_name}: Outputs MailZoneId, MailZoneName, FreeKanbanDomain")
+        r.details.append(f"export {self.placement.mail_zone_id_export} = {self.world.mail_zone_id}")
 
     def _replace_domain(self, r: StepResult) -> None:
         # The move as an operator makes it: the other account's token goes into the same secret (its ARN, the
@@ -310,15 +445,6 @@ class Rehearsal:
             domain_props=props,
             domain_account=self.other_account,
         )
-
-    def _replace_dkim_record(self, r: StepResult) -> None:
-        old, new = self.state["old_domain"], self.state["domain"]
-        self.world.upsert(new["DkimHostName"], "TXT", [new["DkimRecordValue"]])
-        if old["DkimHostName"] != new["DkimHostName"]:
-            self.world.delete_record(old["DkimHostName"], "TXT", [old["DkimRecordValue"]])
-            r.details.append(f"DkimRecord replaced: {old['DkimHostName']} -> {new['DkimHostName']}")
-        else:
-            r.details.append("DkimRecord updated in place")
 
     def _cleanup_old_domain(self, r: StepResult) -> None:
         event = self.world.events.delete(
@@ -358,8 +484,12 @@ class Rehearsal:
             "revoked-token", self.placement.account_token_secret_name + "-revoked", "revoked-token-0000"
         )
         props = self.domain_props("revoked-token")
-        # A second sender domain (a tenant-shaped name) so the failed create cannot touch the real one.
-        other = mail_domain_placement(self.placement.partition.name, tenant="rollback")
+        # A second sender domain (a tenant-shaped name; Corporate's Free Kanban Tool domain, which has no Postmark
+        # domain of its own) so the failed create cannot touch the real one.
+        if isinstance(self.placement, CorporatePlacement):
+            other = self.placement.free_kanban
+        else:
+            other = mail_domain_placement(self.placement.partition.name, tenant="rollback")
         props["DomainName"], props["ReturnPathDomain"] = other.postmark_domain_name, other.return_path_host
         response = self.send(
             r, "postmark_domain", self.world.events.create(DOMAIN, "PostmarkDomainRetry", props), expect="FAILED"
@@ -393,7 +523,6 @@ class Rehearsal:
 
     def _delete_records(self, r: StepResult) -> None:
         data = self.state["domain"]
-        self.world.delete_record(data["DkimHostName"], "TXT", [data["DkimRecordValue"]])
         self.world.delete_record(data["ReturnPathHostName"], "CNAME", [data["ReturnPathCnameTarget"]])
         self.world.delete_record(
             self.placement.mail.spf_host, "TXT", [route53_txt_value(self.placement.mail.spf_value)]
@@ -401,7 +530,11 @@ class Rehearsal:
         self.world.delete_record(
             self.placement.mail.dmarc_host, "TXT", [route53_txt_value(self.placement.mail.dmarc_value)]
         )
-        r.details.append("DkimRecord, ReturnPathRecord, SpfRecord, DmarcRecord deleted; MailZone and secrets retained")
+        if isinstance(self.placement, CorporatePlacement):
+            fkt = self.placement.free_kanban
+            self.world.delete_record(fkt.dmarc_host, "TXT", [route53_txt_value(fkt.dmarc_value)])
+            r.details.append("FreeKanbanDmarcRecord deleted")
+        r.details.append("ReturnPathRecord, SpfRecord, DmarcRecord deleted; MailZone and secrets retained")
 
     def _delete_domain(self, r: StepResult) -> None:
         event = self.world.events.delete(DOMAIN, "PostmarkDomain", self.state["domain_id"], self.state["domain_props"])

@@ -16,13 +16,14 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from arda_mail.placement import ROOT_DELEGATION_ROLE_NAME, PartitionPlacement
+from arda_mail.placement import ROOT_DELEGATION_ROLE_NAME, CorporatePlacement, PartitionPlacement
 from arda_mail.txt_records import route53_txt_value
 from arda_ops.cfn_protocol import EventFactory, ResponseReceiver
 from arda_ops.dns_server import AuthoritativeDnsServer
-from arda_ops.loopback.accounts import PARTITION_ACCOUNT, PLATFORM_ROOT_ACCOUNT, REGION
+from arda_ops.loopback.accounts import CORPORATE_ACCOUNT, PARTITION_ACCOUNT, PLATFORM_ROOT_ACCOUNT, REGION
 from arda_ops.loopback.aws import MotoService
 from arda_ops.loopback.calls import CallRecorder
+from arda_ops.loopback.corporate import create_corporate_stack, role_credentials
 from arda_ops.loopback.healthy import create_report_domain
 from arda_ops.loopback.world import LoopbackWorld
 from arda_ops.route53_records import change_record_sets
@@ -37,7 +38,8 @@ ALL_POSTMARK_ACCOUNTS = ("PostmarkNonProd", "PostmarkProd")
 class World:
     """The loopback world of one rehearsal, and CloudFormation's own work in it."""
 
-    placement: PartitionPlacement
+    #: The stack rehearsed: a partition's, or Corporate's (which lives in Corporate's own account).
+    placement: PartitionPlacement | CorporatePlacement
     tokens: dict[str, str] = field(
         default_factory=lambda: {name: f"rehearsal-{name.lower()}-{uuid.uuid4().hex}" for name in ALL_POSTMARK_ACCOUNTS}
     )
@@ -69,16 +71,30 @@ class World:
             raise
         os.environ["AWS_ENDPOINT_URL"] = self.moto.url
         self.root_route53 = self.loopback.client("route53", PLATFORM_ROOT_ACCOUNT)
-        self.route53 = self.loopback.client("route53")
-        self.secrets = self.loopback.client("secretsmanager")
-        self.cloudformation = self.loopback.client("cloudformation")
+        self.route53 = self.loopback.client("route53", self.account)
+        self.secrets = self.loopback.client("secretsmanager", self.account)
+        self.cloudformation = self.loopback.client("cloudformation", self.account)
         self.events = EventFactory(
             self.receiver,
             stack_name=self.placement.stack_name,
             region=REGION,
-            account=PARTITION_ACCOUNT,
+            account=self.account,
         )
+        if isinstance(self.placement, CorporatePlacement):
+            # Corporate's functions run in Corporate's account: their handlers get session credentials of a role
+            # there, as the Lambda runtime gives a function its execution role's (the drift step runs with them too).
+            role = self.placement.ns_delegation_function_role_name
+            self._set_env(**role_credentials(self.moto, self.account, role, self.placement.stack_name))
         return self
+
+    def function_arn(self, function: str) -> str:
+        """The ARN of one of the stack's functions, as Lambda's context gives it: in the stack's own account."""
+        return f"arn:aws:lambda:{REGION}:{self.account}:function:{self.placement.stack_name}-{function}"
+
+    @property
+    def account(self) -> str:
+        """The loopback account of the rehearsed stack (its zone, secrets and functions)."""
+        return CORPORATE_ACCOUNT if isinstance(self.placement, CorporatePlacement) else PARTITION_ACCOUNT
 
     def __exit__(self, *exc: object) -> None:
         try:
@@ -152,9 +168,19 @@ class World:
         self.mail_zone_id = zone["HostedZone"]["Id"].split("/")[-1]
         self.name_servers = list(zone["DelegationSet"]["NameServers"])
         self.put_secret("account-token", self.placement.account_token_secret_name, self.tokens[token_account])
-        self.put_secret("encryption-key", self.placement.encryption_key_secret_name, uuid.uuid4().hex * 2)
+        if isinstance(self.placement, PartitionPlacement):
+            self.put_secret("encryption-key", self.placement.encryption_key_secret_name, uuid.uuid4().hex * 2)
         self.upsert(mail.spf_host, "TXT", [route53_txt_value(mail.spf_value)])
         self.upsert(mail.dmarc_host, "TXT", [route53_txt_value(mail.dmarc_value)])
+        if isinstance(self.placement, CorporatePlacement):  # corporate/template.yaml's FreeKanbanDmarcRecord
+            fkt = self.placement.free_kanban
+            self.upsert(fkt.dmarc_host, "TXT", [route53_txt_value(fkt.dmarc_value)])
+
+    def publish_corporate_outputs(self, domain_id: str) -> dict[str, str]:
+        """Create Corporate's stack with corporate/template.yaml's Outputs; returns the exports it publishes."""
+        assert isinstance(self.placement, CorporatePlacement)
+        create_corporate_stack(self.moto, self.placement, self.mail_zone_id, int(domain_id))
+        return {e["Name"]: e["Value"] for e in self.cloudformation.list_exports()["Exports"]}
 
     def put_secret(self, key: str, name: str, value: str) -> str:
         arn = str(self.secrets.create_secret(Name=name, SecretString=value)["ARN"])
@@ -177,6 +203,7 @@ class World:
 
     def publish_exports(self, values: dict[str, str]) -> dict[str, str]:
         """Create a stack of the partition's name whose Outputs carry the exports (name → value)."""
+        assert isinstance(self.placement, PartitionPlacement)  # Corporate's: publish_corporate_outputs
         names = {name: key for key, name in self.placement.exports.as_dict().items()}
         outputs = {names[name]: {"Value": value, "Export": {"Name": name}} for name, value in values.items()}
         template = {
@@ -193,6 +220,26 @@ class World:
     def mail_records(self) -> list[dict[str, Any]]:
         pages = self.route53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=self.mail_zone_id)
         return [r for page in pages for r in page["ResourceRecordSets"]]
+
+    def records_snapshot(self) -> list[dict[str, str]]:
+        """The mail zone's records (SOA left out) for the report."""
+        return [
+            {
+                "Type": rec["Type"],
+                "Name": rec["Name"].rstrip("."),
+                "Value": " ".join(v["Value"] for v in rec["ResourceRecords"]),
+            }
+            for rec in self.mail_records()
+            if rec["Type"] != "SOA"
+        ]
+
+    def resolve_txt(self, name: str) -> list[str]:
+        """The TXT records at ``name`` as the mail zone's loopback DNS server answers them (strings joined)."""
+        from dnslib import QTYPE, DNSRecord
+
+        query = DNSRecord.question(name, "TXT")
+        reply = DNSRecord.parse(query.send("127.0.0.1", self.child_dns.port, tcp=True, timeout=10))
+        return ["".join(part.decode() for part in rr.rdata.data) for rr in reply.rr if rr.rtype == QTYPE.TXT]
 
     def parent_ns_record(self) -> list[str] | None:
         name = self.placement.mail.mail_domain + "."

@@ -20,6 +20,15 @@ Behaviour that matters to a custom resource:
   ``POST …/rotatedkim`` is not retried at all (a retry after commit answers 505).
 * The token never appears in ``repr()``, log lines or exception messages.
 
+Configured, with two small overrides where urllib3 has no setting for a deadline: the counts, backoff, status list
+and ``Retry-After`` handling are ``Retry``'s own parameters, but urllib3 measures time per attempt only (each retry
+re-enters ``urlopen`` and clones the ``Timeout``, whose ``total`` then starts again: ``connectionpool.py`` and
+``util/timeout.py`` of urllib3 2.8), so nothing in its configuration can bound a request *with* its retries.
+``_DeadlineRetry.sleep`` (the public method ``Retry`` calls between attempts) refuses a wait that would end past
+the deadline, and ``_DeadlineTimeout.clone`` (called once per attempt) gives each attempt only the time left. A
+budget frozen when the request starts (fewer retries, a shorter ``total``) would either overrun after a slow
+first attempt or give up retries the deadline still had room for.
+
 A client is meant for one invocation: it is not thread-safe (the retry policy is set per request).
 """
 

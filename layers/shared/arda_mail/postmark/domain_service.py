@@ -48,7 +48,7 @@ from arda_mail.postmark.errors import (
     PostmarkResponseError,
     PostmarkUnavailable,
 )
-from arda_mail.postmark.models import DomainSummary, PostmarkDomain
+from arda_mail.postmark.models import DomainSummary, PostmarkDomain, parse_physical_id
 from arda_mail.postmark.ownership import Ledger, OwnershipError
 from arda_mail.txt_records import route53_txt_value
 
@@ -61,8 +61,6 @@ logger = logging.getLogger(__name__)
 MAX_CREATE_ATTEMPTS = 4
 #: Time a replacing Update keeps back from its POSTs to remove what it created if it then fails.
 COMPENSATION_RESERVE_S = 10.0
-#: Postmark IDs are 64-bit integers; a longer "ID" is not one (and would hit Python's int-parsing limit).
-MAX_ID_DIGITS = 19
 
 #: Called with the PhysicalResourceId the resource stands for at each step ("" drops a claim).
 OnProgress = Callable[[str], None]
@@ -149,19 +147,6 @@ class DomainResult:
             "return_path_domain": self.domain.return_path_domain,
             "actions": self.actions,
         }
-
-
-def parse_physical_id(physical_id: object) -> int | None:
-    """The Postmark domain ID in a PhysicalResourceId, or None for anything else (a claim, crhelper's placeholder
-    after a failed Create, an empty or absurdly long ID)."""
-    if (
-        isinstance(physical_id, str)
-        and 0 < len(physical_id) <= MAX_ID_DIGITS
-        and physical_id.isascii()
-        and physical_id.isdigit()
-    ):
-        return int(physical_id)
-    return None
 
 
 def claimed_name(physical_id: object) -> str | None:

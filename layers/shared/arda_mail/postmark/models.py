@@ -115,3 +115,20 @@ class DomainSummary:
             dkim_verified=_flag(data, "DKIMVerified"),
             return_path_domain_verified=_flag(data, "ReturnPathDomainVerified"),
         )
+
+
+#: Postmark IDs are 64-bit integers; a longer "ID" is not one (and would hit Python's int-parsing limit).
+MAX_ID_DIGITS = 19
+
+
+def parse_physical_id(physical_id: object) -> int | None:
+    """The Postmark domain ID in a PhysicalResourceId, or None for anything else (a claim, crhelper's placeholder
+    after a failed Create, an empty or absurdly long ID)."""
+    if (
+        isinstance(physical_id, str)
+        and 0 < len(physical_id) <= MAX_ID_DIGITS
+        and physical_id.isascii()
+        and physical_id.isdigit()
+    ):
+        return int(physical_id)
+    return None

@@ -1,0 +1,1 @@
+"""Lambda function of ``Custom::PostmarkDkim`` (entry point ``app.handler``)."""

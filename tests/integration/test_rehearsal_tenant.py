@@ -1,0 +1,84 @@
+"""`make rehearse ARGS="--tenant SLUG"` as an operator runs it: a fresh process, a tenant's whole lifecycle on top of
+a deployed partition, a verdict, nothing left running."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from arda_mail.placement import tenant_placement
+from arda_ops.handlers import REPO_ROOT
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "arda_ops.rehearsal.cli", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def report():
+    result = _run("--partition", "demo", "--tenant", "acme", "--json")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+def test_the_tenant_lifecycle_passes(report):
+    assert report["passed"] is True
+    assert report["stack"] == tenant_placement("demo", "acme").stack_name
+    assert all(step["ok"] for step in report["steps"])
+    statuses = [(s["kind"], s["status"]) for s in report["steps"] if s["kind"] in {"Create", "Delete"}]
+    assert statuses == [
+        ("Create", "FAILED"),  # the reserved slug
+        ("Create", "SUCCESS"),
+        ("Create", "SUCCESS"),
+        ("Delete", "SUCCESS"),
+        ("Delete", "SUCCESS"),
+    ]
+
+
+def test_the_reserved_slug_costs_no_call(report):
+    refused = report["steps"][2]
+    assert "is reserved" in " ".join(refused["details"])
+    assert refused["postmark_calls"] == []
+    assert refused["aws_calls"] == {}
+
+
+def test_drift_finds_the_tenant_and_is_clean(report):
+    drift = next(s for s in report["steps"] if s["title"].startswith("runtime-platform-drift"))
+    assert drift["status"] == "clean"
+    assert "on 2 targets" in drift["details"][0]
+
+
+def test_the_records_table_shows_the_tenants_records_in_the_partition_zone(report):
+    tenant = tenant_placement("demo", "acme")
+    names = {(r["Type"], r["Name"]) for r in report["records"]}
+    assert ("CNAME", tenant.mail.return_path_host) in names
+    assert any(t == "TXT" and n.endswith("._domainkey." + tenant.mail.mail_domain) for t, n in names)
+    # The tenant domain's own DMARC record, with the partition's policy (RFC 7489 section 6.6.3).
+    values = {(r["Type"], r["Name"]): r["Value"] for r in report["records"]}
+    assert values[("TXT", tenant.mail.dmarc_host)] == values[("TXT", tenant.partition.mail.dmarc_host)]
+
+
+def test_a_reserved_slug_does_not_start():
+    result = _run("--partition", "dev", "--tenant", "kyle")
+    assert result.returncode == 2
+    assert "tenant slug 'kyle' is reserved" in result.stderr
+
+
+def test_no_token_in_the_report_or_the_handler_log(report):
+    handler_log = (REPO_ROOT / report["handler_log"]).read_text(encoding="utf-8")
+    assert "Custom::PostmarkDomain" in handler_log  # the log really holds the handlers' output
+    for text in (json.dumps(report), handler_log):
+        assert "rehearsal-postmark" not in text
