@@ -7,6 +7,8 @@ CloudFormation response receiver, and the token scan over every captured log and
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_REGION", "us-east-1")
@@ -15,6 +17,9 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "arda-mail-test")
 os.environ.pop("AWS_PROFILE", None)
+# moto's call recorder reads the file it writes to once, when it is loaded: named here, before anything loads it, it
+# is the file every in-process loopback world of the session records into (arda_ops.loopback.calls).
+os.environ["MOTO_RECORDER_FILEPATH"] = os.path.join(tempfile.mkdtemp(prefix="arda-moto-recording-"), "recording.jsonl")
 
 import moto  # noqa: F401  (must precede every boto3 client)
 import pytest
@@ -37,3 +42,8 @@ def receiver():
 @pytest.fixture
 def events(receiver):
     return EventFactory(receiver)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The session's moto recording goes with the session."""
+    shutil.rmtree(os.path.dirname(os.environ["MOTO_RECORDER_FILEPATH"]), ignore_errors=True)

@@ -18,25 +18,19 @@ collide with the pending key's record the moment Postmark activates it. The hand
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.logging import Logger
 
-from arda_mail.aws_sessions import AwsClients
 from arda_mail.cfn import event_summary, new_resource_helper
 from arda_mail.deadline import Deadline
-from arda_mail.postmark.access import PostmarkAccess
-from arda_mail.postmark.client import DEFAULT_API_URL, PostmarkClient
-from arda_mail.postmark.dkim_rotation import DkimRotation, LedgerError, RotationLedger, rotation_problem
-from arda_mail.postmark.errors import PostmarkAuthError, PostmarkDomainNotVisible, ResourceFailedError
-from arda_mail.postmark.errors import explained_failures as postmark_failures
+from arda_mail.postmark.client import DEFAULT_API_URL
+from arda_mail.postmark.dkim_rotation import future_problem, rotation_problem
+from arda_mail.postmark.dkim_service import DkimTarget, converge_dkim, retire_dkim
 from arda_mail.postmark.models import MAX_ID_DIGITS, parse_physical_id
 from arda_mail.properties import InvalidPropertiesError, PropertyReader
-from arda_mail.reasons import one_line
-from arda_mail.route53_dkim_records import DkimRecordError, DkimRecords
 
 helper = new_resource_helper()
 logger = Logger()  # service name: POWERTOOLS_SERVICE_NAME, set per function in the template
@@ -63,28 +57,19 @@ _PHYSICAL_ID = re.compile(rf"dkim/([A-Z0-9]{{1,32}})/(\d{{1,{MAX_ID_DIGITS}}})")
 
 @dataclass(frozen=True, slots=True)
 class DkimProperties:
-    domain_id: int
-    domain_name: str
-    secret_arn: str
-    zone_id: str
-    api_url: str
+    target: DkimTarget
     rotation: str
-    max_wait_s: int
-    poll_interval_s: int
-
-    @property
-    def physical_id(self) -> str:
-        return f"dkim/{self.zone_id}/{self.domain_id}"
 
     def loggable(self) -> dict[str, object]:
+        t = self.target
         return {
-            "domain_id": self.domain_id,
-            "domain_name": self.domain_name,
-            "account_token_secret_arn": self.secret_arn,
-            "hosted_zone_id": self.zone_id,
-            "api_url": self.api_url,
+            "domain_id": t.domain_id,
+            "domain_name": t.domain_name,
+            "account_token_secret_arn": t.secret_arn,
+            "hosted_zone_id": t.zone_id,
+            "api_url": t.api_url,
             "rotation": self.rotation,
-            "max_wait_s": self.max_wait_s,
+            "max_wait_s": t.max_wait_s,
         }
 
 
@@ -101,52 +86,25 @@ def read_properties(raw: Mapping[str, Any] | None, context: Any = None, *, lenie
         reader.problem("HostedZoneId must be a Route 53 hosted zone ID")
     api_url = reader.api_url("ApiUrl", DEFAULT_API_URL)
     rotation = reader.string("Rotation").strip()
-    problem = rotation_problem(rotation) if rotation else None
+    problem = (rotation_problem(rotation) or future_problem(rotation)) if rotation else None
     if problem:
         reader.problem(f"Rotation {rotation[:20]!r} {problem}")
     max_wait = reader.integer("MaxWaitSeconds", DEFAULT_MAX_WAIT_S, minimum=0, maximum=MAX_WAIT_CAP_S)
     interval = reader.integer("PollIntervalSeconds", DEFAULT_POLL_INTERVAL_S, minimum=0, maximum=MAX_POLL_INTERVAL_S)
     reader.raise_if_invalid()
-    return DkimProperties(int(domain_id), domain_name, secret_arn, zone_id, api_url, rotation, max_wait, interval)
-
-
-def _work(props: DkimProperties, client: PostmarkClient, deadline: Deadline) -> DkimRotation:
-    records = DkimRecords(AwsClients(deadline).route53(), props.zone_id, props.domain_name, deadline)
-    ledger = RotationLedger(props.secret_arn, props.domain_id)
-    return DkimRotation(
-        client,
-        records,
-        ledger,
-        props.domain_id,
-        props.domain_name,
-        deadline,
-        max_wait_s=props.max_wait_s,
-        interval_s=props.poll_interval_s,
-    )
+    target = DkimTarget(int(domain_id), domain_name, secret_arn, zone_id, api_url, max_wait, interval)
+    return DkimProperties(target, rotation)
 
 
 def _converge(event: dict[str, Any], context: Any) -> str:
     props = read_properties(event.get("ResourceProperties"), context)  # raises before any call
     logger.info(f"{event['RequestType']}: DKIM records and rotation", extra=props.loggable())
     if event["RequestType"] == "Create":
-        helper.PhysicalResourceId = props.physical_id  # a failed Create's rollback cleans up what it wrote
-    deadline = Deadline.from_context(context)
-    with postmark_failures(secret_arn=props.secret_arn), _route53_failures():
-        outcome = PostmarkAccess(props.secret_arn, props.api_url, deadline).run(
-            lambda client: _work(props, client, deadline).converge(props.rotation)
-        )
+        helper.PhysicalResourceId = props.target.physical_id  # a failed Create's rollback cleans up what it wrote
+    outcome = converge_dkim(props.target, props.rotation, Deadline.from_context(context))
     helper.Data.update(outcome.attributes())
     logger.info("DKIM converged", extra={"phase": outcome.phase, "rotation": outcome.rotation, **outcome.records})
-    return props.physical_id
-
-
-@contextmanager
-def _route53_failures() -> Iterator[None]:
-    """Route 53 and ledger failures as one-line Reasons (their messages already name the record, zone or secret)."""
-    try:
-        yield
-    except (DkimRecordError, LedgerError) as exc:
-        raise ResourceFailedError(one_line(str(exc))) from exc
+    return props.target.physical_id
 
 
 @helper.create
@@ -170,22 +128,13 @@ def delete(event: dict[str, Any], context: Any) -> None:
     except InvalidPropertiesError as exc:
         logger.warning("Delete: properties unreadable, records left in place", extra={"error": str(exc)})
         return
-    zone_id, domain_id = match[1], int(match[2])
-    props = DkimProperties(domain_id, props.domain_name, props.secret_arn, zone_id, props.api_url, "", 0, 0)
-    deadline = Deadline.from_context(context)
-    try:
-        with postmark_failures(secret_arn=props.secret_arn), _route53_failures():
-            removed = PostmarkAccess(props.secret_arn, props.api_url, deadline).run(
-                lambda client: _work(props, client, deadline).remove()
-            )
-    except ResourceFailedError as exc:
-        if isinstance(exc.__cause__, (PostmarkDomainNotVisible, PostmarkAuthError)):
-            # The domain is gone (or its token is): its keys sign nothing any more. Nothing to check ownership by.
-            logger.warning(
-                "Delete: the Postmark domain is not visible; DKIM records left in place", extra={"error": str(exc)}
-            )
-            return
-        raise
+    # The records are where the PhysicalResourceId says (the properties may already name a replacement).
+    t = props.target
+    target = DkimTarget(int(match[2]), t.domain_name, t.secret_arn, match[1], t.api_url)
+    removed = retire_dkim(target, Deadline.from_context(context))
+    if removed is None:
+        logger.warning("Delete: no token sees the Postmark domain; DKIM records left in place")
+        return
     logger.info("DKIM records removed where they were this resource's", extra=removed)
 
 

@@ -28,7 +28,13 @@ from arda_mail.partitions import PostmarkAccount
 from arda_mail.placement import return_path_host_for, tenant_domain_problem
 from arda_mail.postmark.access import PostmarkAccess
 from arda_mail.postmark.client import DEFAULT_API_URL
-from arda_mail.postmark.domain_service import DomainSpec, create_domain, names_a_domain, retire_domain, update_domain
+from arda_mail.postmark.domain_service import (
+    DomainSpec,
+    create_domain,
+    names_a_domain,
+    retire_domain,
+    update_domain,
+)
 from arda_mail.postmark.errors import explained_failures
 from arda_mail.postmark.ownership import SecretTagLedger, owner_name
 from arda_mail.properties import PropertyReader
@@ -78,6 +84,10 @@ def read_properties(raw: Mapping[str, Any] | None, context: Any = None) -> Domai
     # A tenant stack's domain (tenant/template.yaml): the slug and the exact name are checked before any call, and
     # first, so the Reason leads with the tenant's problem rather than its consequences for the names.
     tenant = reader.string("TenantSlug")
+    if isinstance(raw, Mapping) and "TenantSlug" in raw and raw["TenantSlug"] in ("", None):
+        # Present but empty (or null) is a tenant stack that lost its slug, not a partition's domain: without this the
+        # resource would skip every tenant check and register whatever DomainName says.
+        reader.problem("TenantSlug: the tenant slug is empty: give the tenant's slug (a DNS label), or leave it out")
     if tenant:
         given = raw.get("DomainName") if isinstance(raw, Mapping) else None
         problem = tenant_domain_problem(tenant, given if isinstance(given, str) else "")
@@ -167,9 +177,23 @@ def delete(event: dict[str, Any], context: Any) -> None:
     reader.raise_if_invalid()
     deadline = Deadline.from_context(context)
     access = PostmarkAccess(secret_arn, api_url, deadline)
+    ledger = _ledger(event, secret_arn, deadline)
     with explained_failures(secret_arn=secret_arn):
-        outcome = retire_domain(access, _ledger(event, secret_arn, deadline), physical_id)
+        outcome = retire_domain(
+            access, ledger, physical_id, expected_name=_tenant_domain(event.get("ResourceProperties"))
+        )
     logger.info("Delete: done", extra={"physical_id": physical_id, "outcome": outcome})
+
+
+def _tenant_domain(raw: Any) -> str | None:
+    """A tenant resource's own domain, the only one its Delete may remove (None for a partition's or Corporate's, and
+    for properties that fail the tenant checks: a Delete never fails on its properties)."""
+    if not isinstance(raw, Mapping):
+        return None
+    slug, name = raw.get("TenantSlug"), raw.get("DomainName")
+    if not slug or not isinstance(slug, str) or not isinstance(name, str) or tenant_domain_problem(slug, name):
+        return None
+    return name
 
 
 @logger.inject_lambda_context(clear_state=True)

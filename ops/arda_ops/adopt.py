@@ -46,13 +46,12 @@ from arda_ops.adopt_discovery import (
 from arda_ops.adopt_template import (
     SECRET,
     ImportSelection,
-    Resolver,
-    UnresolvableError,
     import_rule_problems,
     import_template,
     resources_to_import,
     select_resources,
 )
+from arda_ops.cfn_intrinsics import Resolver, UnresolvableError
 
 TAKE_OVER_PARAMETER: Final = deploy_wrapper.TAKE_OVER_PARAMETER
 #: ``sam deploy`` option that keeps a failed deploy's resources instead of rolling them back.
@@ -61,11 +60,9 @@ OUT_DIR: Final = deploy_wrapper.REPO_ROOT / ".adopt"
 TEMPLATE: Final = deploy_wrapper.REPO_ROOT / "template.yaml"
 CORPORATE_TEMPLATE: Final = deploy_wrapper.REPO_ROOT / "corporate" / "template.yaml"
 CAPABILITIES: Final = ["CAPABILITY_NAMED_IAM"]
-#: What ``bin/deploy`` refuses after ``--`` (it would print or replace the token, or the wrapper sets it), plus
-#: ``--no-disable-rollback``, which would undo the adoption's ``--disable-rollback``.
-FORBIDDEN_SAM_ARGS: Final = frozenset(
-    {"--debug", "--guided", "-g", "--parameter-overrides", "--profile", "--config-file", "--no-disable-rollback"}
-)
+#: What ``bin/deploy`` refuses after ``--``, plus ``--no-disable-rollback``, which would undo the adoption's
+#: ``--disable-rollback``.
+FORBIDDEN_SAM_ARGS: Final = deploy_wrapper.FORBIDDEN_SAM_ARGS | {"--no-disable-rollback"}
 
 ClientsFactory = Callable[[str, str | None], Clients]
 PostmarkFactory = Callable[[str, str], PostmarkLookup]
@@ -167,6 +164,11 @@ def prepare(
 ) -> Adoption:
     """Derive the import from the template, discover, and check every precondition (nothing is written)."""
     from arda_ops.sam_translate import sam_to_cfn
+
+    # Discovery reads the token secret to compare it with the token (GetSecretValue, whose answer botocore dumps at
+    # DEBUG) and sends the token to Postmark: the redaction must stand before the first call, not only at the import.
+    log_redaction.install()
+    log_redaction.register_value(token)
 
     params = {**parameters, TAKE_OVER_PARAMETER: "true"}
     template = sam_to_cfn(target.template, params)
@@ -340,7 +342,8 @@ def adopt(
 ) -> int:
     """The whole adoption; raises :class:`deploy.PreflightError` or :class:`AdoptionRefusedError` to refuse."""
     target = target_for(partition)
-    refused_args = sorted({a for a in extra_sam_args if a.split("=", 1)[0] in FORBIDDEN_SAM_ARGS})
+    # The option's name only: its `=value` may be the token itself (`--parameter-overrides=…Token=…`).
+    refused_args = deploy_wrapper.refused_sam_args(extra_sam_args, FORBIDDEN_SAM_ARGS)
     if refused_args:  # refused before the import, not by the deploy after it
         raise deploy_wrapper.PreflightError(f"not allowed through bin/deploy: {refused_args}")
     plan = deploy_wrapper.preflight(partition, profile=profile, identity=identity, skip_build=skip_build)

@@ -35,6 +35,7 @@ from typing import Any, Final
 from urllib.parse import unquote
 
 from arda_mail.dns_names import relative
+from arda_mail.postmark.errors import PostmarkAuthError, PostmarkError
 from arda_mail.postmark.models import PostmarkDomain
 from arda_mail.txt_records import route53_txt_value
 from arda_ops.adopt_template import (
@@ -44,9 +45,8 @@ from arda_ops.adopt_template import (
     SECRET,
     ImportSelection,
     NamedResource,
-    Resolver,
-    UnresolvableError,
 )
+from arda_ops.cfn_intrinsics import Resolver, UnresolvableError
 
 CURRENT: Final = "AWSCURRENT"
 PREVIOUS: Final = "AWSPREVIOUS"
@@ -385,7 +385,25 @@ def check_token(clients: Clients, named: NamedResource, token: str, found: Disco
 
 
 def check_postmark(lookup: PostmarkLookup, domain_name: str, found: Discovered) -> None:
-    domain = lookup(domain_name)
+    """The domain on the token's Postmark account. Postmark unreachable, or refusing the token, is a refusal like any
+    other failed precondition (named, with what to do), not a traceback that hides the rest of the plan."""
+    try:
+        domain = lookup(domain_name)
+    except PostmarkAuthError as exc:
+        found.add(
+            f"Postmark domain {domain_name}",
+            False,
+            f"could not ask Postmark: it rejected the token from 1Password ({exc.message}); put the account token of "
+            "the partition's Postmark account into the 1Password item, then retry",
+        )
+        return
+    except PostmarkError as exc:
+        found.add(
+            f"Postmark domain {domain_name}",
+            False,
+            f"could not ask Postmark: {exc.message}; retry when Postmark answers",
+        )
+        return
     if domain is None:
         found.add(
             f"Postmark domain {domain_name}",

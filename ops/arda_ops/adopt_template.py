@@ -42,12 +42,12 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from arda_mail.placement import FUNCTION_ROLE_PATH
+from arda_ops.cfn_intrinsics import SUB_VARIABLE, Resolver, UnresolvableError
 
 HOSTED_ZONE: Final = "AWS::Route53::HostedZone"
 SECRET: Final = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type, not a value
@@ -73,11 +73,6 @@ _PSEUDO: Final = frozenset(
         "AWS::NoValue",
     }
 )
-_SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
-
-
-class UnresolvableError(ValueError):
-    """A value needed to name a resource is not static (it depends on another resource)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,79 +98,6 @@ class ImportSelection:
 
     def of_type(self, resource_type: str) -> tuple[NamedResource, ...]:
         return tuple(r for r in self.imported if r.resource_type == resource_type)
-
-
-class Resolver:
-    """Resolves the static intrinsics the template names resources with: ``Ref`` to a parameter, ``Fn::FindInMap``,
-    ``Fn::Sub``, ``Fn::Join``, ``Fn::If``. ``attributes`` (``"Logical.Attribute"``) and ``refs`` (pseudo parameters,
-    resources) give values known some other way; anything else is unresolvable."""
-
-    def __init__(
-        self,
-        template: Mapping[str, Any],
-        parameters: Mapping[str, str],
-        attributes: Mapping[str, Any] | None = None,
-        refs: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.template = template
-        self.parameters = {
-            name: parameters.get(name, str(spec.get("Default", "")))
-            for name, spec in template.get("Parameters", {}).items()
-        }
-        self.attributes = dict(attributes or {})
-        #: Values of ``Ref`` to pseudo parameters and resources, when known (a discovered zone's ID, a secret's ARN).
-        self.refs = dict(refs or {})
-
-    def ref(self, name: str) -> Any:
-        if name in self.parameters:
-            return self.parameters[name]
-        if name in self.refs:
-            return self.refs[name]
-        raise UnresolvableError(f"Ref {name} is not a parameter")
-
-    def condition(self, name: str) -> bool:
-        return bool(self.value(self.template.get("Conditions", {})[name]))
-
-    def value(self, node: Any) -> Any:
-        if isinstance(node, list):
-            return [self.value(v) for v in node]
-        if not isinstance(node, dict) or len(node) != 1:
-            if isinstance(node, dict):
-                return {k: self.value(v) for k, v in node.items()}
-            return node
-        ((key, arg),) = node.items()
-        if key == "Ref":
-            return self.ref(arg)
-        if key == "Fn::FindInMap":
-            name, first, second = (self.value(a) for a in arg)
-            return self.template["Mappings"][name][first][second]
-        if key == "Fn::GetAtt":
-            target = arg if isinstance(arg, str) else ".".join(arg)
-            if target in self.attributes:
-                return self.attributes[target]
-            raise UnresolvableError(f"Fn::GetAtt {target} is known only after the deploy")
-        if key == "Fn::Sub":
-            text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
-            resolved = {k: self.value(v) for k, v in variables.items()}
-            return _SUB_VARIABLE.sub(
-                lambda m: str(resolved[m.group(1)] if m.group(1) in resolved else self._sub_ref(m.group(1))), text
-            )
-        if key == "Fn::Join":
-            separator, parts = arg
-            return str(separator).join(str(self.value(p)) for p in parts)
-        if key == "Fn::If":
-            cond, yes, no = arg
-            return self.value(yes if self.condition(cond) else no)
-        if key == "Fn::Equals":
-            return self.value(arg[0]) == self.value(arg[1])
-        if key == "Fn::Not":
-            return not self.value(arg[0])
-        return {key: self.value(arg)}
-
-    def _sub_ref(self, name: str) -> Any:
-        if "." in name:
-            return self.value({"Fn::GetAtt": name})
-        return self.ref(name)
 
 
 def select_resources(template: Mapping[str, Any], parameters: Mapping[str, str]) -> ImportSelection:
@@ -251,7 +173,7 @@ def _references(node: Any) -> Iterator[str]:
             yield (arg.split(".", 1)[0] if isinstance(arg, str) else str(arg[0]))
         elif key == "Fn::Sub":
             text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
-            for name in _SUB_VARIABLE.findall(str(text)):
+            for name in SUB_VARIABLE.findall(str(text)):
                 if name.split(".", 1)[0] not in variables:
                     yield name.split(".", 1)[0]
             yield from _references(variables)

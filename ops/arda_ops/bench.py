@@ -36,6 +36,7 @@ FUNCTIONS = {
     "postmark_domain": "PostmarkDomainFunction",
     "postmark_domain_verification": "PostmarkDomainVerificationFunction",
     "ns_delegation": "NsDelegationFunction",
+    "postmark_dkim": "PostmarkDkimFunction",
 }
 _TIMER = "import time, sys; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
 HANDLER_IMPORT = "import app, boto3"

@@ -56,7 +56,32 @@ RECONCILE_PARAMETER = "Reconcile"
 TAKE_OVER_PARAMETER = "TakeOverExistingPostmarkDomain"
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9-]+$")
 #: SAM options that would print the parameter overrides (the token) in clear, or that bin/deploy sets itself.
-_FORBIDDEN_SAM_ARGS = frozenset({"--debug", "--guided", "-g", "--parameter-overrides", "--profile", "--config-file"})
+#: ``sam deploy`` options refused after ``--``: they would print or replace the token (``--debug``,
+#: ``--guided``, ``--parameter-overrides``), or change what the preflight checked (the profile, the config file and
+#: env, the stack, the template, the region, the tags the drift check finds stacks by).
+FORBIDDEN_SAM_ARGS = frozenset(
+    {
+        "--debug",
+        "--guided",
+        "-g",
+        "--parameter-overrides",
+        "--profile",
+        "--config-file",
+        "--config-env",
+        "--stack-name",
+        "--template-file",
+        "--template",
+        "-t",
+        "--region",
+        "--tags",
+    }
+)
+
+
+def refused_sam_args(extra_sam_args: Sequence[str], refused: frozenset[str] = FORBIDDEN_SAM_ARGS) -> list[str]:
+    """The refused options among ``extra_sam_args``, by name only: an ``=value`` may be the token itself."""
+    return sorted({a.split("=", 1)[0] for a in extra_sam_args if a.split("=", 1)[0] in refused})
+
 
 Identity = Callable[[str, str | None], str]
 
@@ -269,7 +294,7 @@ def deploy(
     extra_overrides: Sequence[str] = (),
     dkim_key_rotation: str | None = None,
 ) -> int:
-    forbidden = sorted({a for a in extra_sam_args if a.split("=", 1)[0] in _FORBIDDEN_SAM_ARGS})
+    forbidden = refused_sam_args(extra_sam_args)
     if forbidden:
         raise PreflightError(
             f"not allowed through bin/deploy (they would print or replace the token, or bin/deploy sets them): "
@@ -279,9 +304,9 @@ def deploy(
     overrides = [*sam_parameter_overrides(partition, plan.samconfig), *extra_overrides]
     if dkim_key_rotation is not None:
         # The stack keeps the value afterwards (later deploys send UsePreviousValue): README, "Rotating a DKIM key".
-        from arda_mail.postmark.dkim_rotation import rotation_problem
+        from arda_mail.postmark.dkim_rotation import future_problem, rotation_problem
 
-        problem = rotation_problem(dkim_key_rotation)
+        problem = rotation_problem(dkim_key_rotation) or future_problem(dkim_key_rotation)
         if problem:
             raise PreflightError(f"--dkim-key-rotation {dkim_key_rotation[:20]!r} {problem}")
         overrides.append(f"DkimKeyRotation={dkim_key_rotation}")
@@ -303,6 +328,8 @@ def deploy(
     args += ["--parameter-overrides", *overrides, f"{TOKEN_PARAMETER}={token}", *extra_sam_args]
     via = f" with profile {plan.profile}" if plan.profile else ""
     print(f"deploying {partition} to account {plan.account_id} ({plan.region}){via}; token from 1Password (hidden)")
+    if f"{TAKE_OVER_PARAMETER}=true" in overrides:
+        print(f"take-over: {TAKE_OVER_PARAMETER}=true lets Custom::PostmarkDomain take the existing domain over")
     if reconcile:
         print(f"reconcile: {overrides[-1]} makes CloudFormation send every custom resource an Update")
     return sam(args)
@@ -328,6 +355,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--yes", action="store_true", help="with --adopt: do not ask for confirmation")
     parser.add_argument(
+        "--take-over-existing",
+        action="store_true",
+        help="finish an adoption whose deploy failed: Custom::PostmarkDomain may take the existing domain over "
+        "(every other deploy says TakeOverExistingPostmarkDomain=false; README, Adopting, step 3)",
+    )
+    parser.add_argument(
         "--dkim-key-rotation",
         metavar="YYYY-MM[-DD]",
         help="rotate the domain's DKIM key once for this value (later than the last one; README, Rotating a DKIM key)",
@@ -335,8 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tenant", metavar="SLUG", help="deploy the tenant's own sending-domain stack instead")
     parser.add_argument("--delete", action="store_true", help="with --tenant: delete the tenant's stack")
     parser.epilog = (
-        "Options after -- go to sam deploy unchanged (not --debug, --guided, --parameter-overrides, --profile or "
-        "--config-file)."
+        "Options after -- go to sam deploy unchanged, except those that would print the token or deploy elsewhere "
+        f"than the preflight checked: {', '.join(sorted(FORBIDDEN_SAM_ARGS))}."
     )
     raw = list(sys.argv[1:] if argv is None else argv)
     own, extra = (raw[: raw.index("--")], raw[raw.index("--") + 1 :]) if "--" in raw else (raw, [])
@@ -347,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         return tenant_main(parser, args, extra)
     if (args.dry_run or args.yes) and not args.adopt:
         parser.error("--dry-run and --yes go with --adopt")
+    if args.adopt and args.take_over_existing:
+        parser.error("--adopt already lets the deploy take the existing domain over")
     if args.adopt and args.reconcile:
         parser.error(
             "--adopt and --reconcile do not go together (the adoption's deploy already runs every custom resource)"
@@ -361,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
             profile=resolve_profile(args.profile),
             reconcile=args.reconcile,
             dkim_key_rotation=args.dkim_key_rotation,
+            extra_overrides=[f"{TAKE_OVER_PARAMETER}=true"] if args.take_over_existing else (),
         )
     except PreflightError as exc:
         print(f"preflight: {exc}", file=sys.stderr)

@@ -22,7 +22,6 @@ from arda_mail.partitions import SuspendedPartitionError, UnknownPartitionError
 from arda_mail.placement import TenantPlacement, tenant_placement
 from arda_mail.tenants import InvalidTenantSlugError
 from arda_ops.deploy import (
-    _FORBIDDEN_SAM_ARGS,
     RECONCILE_PARAMETER,
     REPO_ROOT,
     DeployPlan,
@@ -30,12 +29,23 @@ from arda_ops.deploy import (
     PreflightError,
     caller_account_id,
     preflight,
+    refused_sam_args,
     resolve_profile,
     run_sam_in_process,
     utc_stamp,
 )
 
 TENANT_TEMPLATE = REPO_ROOT / "tenant" / "template.yaml"
+#: ``bin/deploy`` options of a partition deploy that a tenant stack has no use for: refused rather than ignored (an
+#: ignored ``--dry-run`` would deploy for real).
+_PARTITION_ONLY_OPTIONS = {
+    "adopt": "--adopt",
+    "skip_build": "--skip-build",
+    "dry_run": "--dry-run",
+    "yes": "--yes",
+    "take_over_existing": "--take-over-existing",
+    "dkim_key_rotation": "--dkim-key-rotation",
+}
 
 
 @dataclass(frozen=True)
@@ -95,7 +105,7 @@ def deploy_tenant(
     sam: Callable[[Sequence[str]], int] = run_sam_in_process,
     stamp: Callable[[], str] = utc_stamp,
 ) -> int:
-    forbidden = sorted({a for a in extra_sam_args if a.split("=", 1)[0] in _FORBIDDEN_SAM_ARGS})
+    forbidden = refused_sam_args(extra_sam_args)
     if forbidden:
         raise PreflightError(f"not allowed through bin/deploy (bin/deploy sets them): {forbidden}")
     tp = tenant_preflight(partition, slug, profile=profile, identity=identity)
@@ -113,8 +123,12 @@ def tenant_main(parser: argparse.ArgumentParser, args: argparse.Namespace, extra
     """``bin/deploy``'s ``--tenant`` branch (options that make no sense for a tenant stack are refused)."""
     if args.tenant is None:
         parser.error("--delete removes a tenant stack: bin/deploy <partition> --tenant SLUG --delete")
-    if args.skip_build or getattr(args, "adopt", False):
-        parser.error("--tenant deploys a template without code: no --skip-build, no --adopt")
+    given = [flag for attr, flag in _PARTITION_ONLY_OPTIONS.items() if getattr(args, attr, None) not in (None, False)]
+    if given:
+        parser.error(
+            f"--tenant deploys a template without code, token or adoption: {', '.join(given)} "
+            "cannot go with --tenant (a tenant stack's options: --delete, --reconcile, --profile)"
+        )
     try:
         return deploy_tenant(
             args.partition,

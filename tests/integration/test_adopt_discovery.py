@@ -500,3 +500,37 @@ def test_a_change_set_that_would_do_more_than_import_is_deleted_unexecuted(old):
     zones = old.clients.route53.list_hosted_zones_by_name(DNSName=MAIL.mail_domain)["HostedZones"]
     assert [z["Id"].rsplit("/", 1)[-1] for z in zones if z["Name"].rstrip(".") == MAIL.mail_domain] == [old.zone_id]
     assert old.clients.secretsmanager.get_secret_value(SecretId=old.key_arn)["SecretString"] == "K" * 64
+
+
+# -- Postmark cannot be asked: a refusal naming the check, never a traceback --------------------------------------
+def _closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_postmark_unreachable_refuses_naming_the_check(old):
+    url = _closed_port_url()
+    adoption = adopt.prepare(
+        adopt.target_for("dev"),
+        PARAMETERS,
+        old.token,
+        old.clients,
+        lambda token, api_url: adopt.postmark_lookup(token, url),
+    )
+    problems = {f.check: f.detail for f in adoption.found.problems}
+    assert list(problems) == [f"Postmark domain {MAIL.postmark_domain_name}"]
+    assert problems[f"Postmark domain {MAIL.postmark_domain_name}"].startswith("could not ask Postmark: ")
+    assert old.token not in problems[f"Postmark domain {MAIL.postmark_domain_name}"]
+
+
+def test_a_token_postmark_rejects_refuses_without_showing_it(old):
+    rejected = f"rejected-{uuid.uuid4()}"
+    problems = refused(old, token=rejected)
+    postmark = problems[f"Postmark domain {MAIL.postmark_domain_name}"]
+    assert postmark.startswith("could not ask Postmark: ")
+    assert "token" in postmark
+    assert rejected not in postmark
+    assert rejected not in problems[f"token in {DEV.account_token_secret_name}"]

@@ -125,6 +125,19 @@ def test_deploy_reaches_sam_with_the_profile_and_never_shows_the_token(tmp_path,
     assert not list(tmp_path.rglob("*params*"))
 
 
+def test_take_over_existing_is_passed_only_when_asked_and_never_with_adopt(tmp_path, moto_sts):
+    """Finishing a failed adoption's deploy: the flag reaches the deploy; a plain deploy says false (unit-tested)."""
+    env = _env(tmp_path, moto_sts)
+    result = _run(env, "dev", "--profile", PROFILE, "--skip-build", "--take-over-existing")
+    assert "take-over: TakeOverExistingPostmarkDomain=true" in result.stdout
+    assert TOKEN not in result.stdout + result.stderr
+    plain = _run(env, "dev", "--profile", PROFILE, "--skip-build")
+    assert "take-over:" not in plain.stdout
+    both = _run(env, "dev", "--adopt", "--take-over-existing", timeout=60)
+    assert both.returncode == 2
+    assert "--adopt already lets the deploy take the existing domain over" in both.stderr
+
+
 def test_without_a_profile_there_are_no_credentials_and_op_is_not_asked(tmp_path, moto_sts):
     env = _env(tmp_path, moto_sts)
     (tmp_path / "bin" / "op").write_text("#!/bin/sh\necho op-was-called >&2\nexit 1\n")

@@ -14,12 +14,13 @@ import json
 import pytest
 from support import secret_scan
 from support.drift import build_world, loopback_services
+from support.garbage_http import garbage_http_server
 
 from arda_mail.placement import CORPORATE_INFRASTRUCTURE, corporate_placement
 from arda_mail.txt_records import route53_txt_value
 from arda_ops.drift.checks import Verdict
 from arda_ops.drift.cli import github_matrix, main
-from arda_ops.drift.report import EXIT_CLEAN, EXIT_DRIFT
+from arda_ops.drift.report import EXIT_CLEAN, EXIT_DRIFT, EXIT_PROBE_FAILED
 from arda_ops.loopback.accounts import CORPORATE_ACCOUNT
 from arda_ops.loopback.corporate import create_corporate_stack, role_credentials
 from arda_ops.loopback.healthy import delegate
@@ -166,3 +167,30 @@ def test_the_workflow_gives_corporate_a_job_in_its_own_account():
             "role_variable": "DRIFT_ROLE_ARN_CORPORATE",
         }
     ]
+
+
+# -- services down or answering garbage: exit 2, never clean ------------------------------------------------------
+@pytest.fixture
+def garbage_url():
+    """A loopback HTTP server answering every request 200 with a body that is not JSON."""
+    with garbage_http_server() as url:
+        yield url
+
+
+def _closed_url():
+    from arda_ops.dns_server import closed_loopback_port
+
+    return f"http://127.0.0.1:{closed_loopback_port()}"
+
+
+@pytest.mark.parametrize("service", ["postmark", "aws"])
+@pytest.mark.parametrize("state", ["down", "garbage"])
+@pytest.mark.usefixtures("corporate_env")
+def test_corporate_with_a_service_down_or_answering_garbage_is_exit_2(world, capsys, garbage_url, service, state):
+    url = _closed_url() if state == "down" else garbage_url
+    option = "--postmark-api-url" if service == "postmark" else "--aws-endpoint-url"
+    code, rows = run_cli(world, capsys, option, url)
+    assert code == EXIT_PROBE_FAILED, rows
+    assert any(r["verdict"] == "error" for r in rows.values())
+    if service == "postmark":
+        assert rows["postmark.domain"]["verdict"] == "error", rows["postmark.domain"]

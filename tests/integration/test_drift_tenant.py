@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from support import secret_scan
 from support.drift import build_world, loopback_services
+from support.garbage_http import garbage_http_server
 
 from arda_mail.placement import dmarc_report_authorization_host, tenant_placement
 from arda_mail.postmark.client import PostmarkClient
@@ -205,3 +206,47 @@ def test_an_unreachable_aws_is_exit_2_never_clean(world):
 def test_the_cli_refuses_bad_tenant_arguments(args, message, capsys):
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+# -- services down or answering garbage; stacks under the tenant prefix that are no tenant -------------------------
+@pytest.fixture
+def garbage_url():
+    """A loopback HTTP server answering every request 200 with a body that is not JSON."""
+    with garbage_http_server() as url:
+        yield url
+
+
+@pytest.mark.parametrize("service", ["postmark", "aws"])
+@pytest.mark.parametrize("state", ["down", "garbage"])
+def test_tenants_with_a_service_down_or_answering_garbage_are_exit_2(world, garbage_url, service, state):
+    url = f"http://127.0.0.1:{closed_loopback_port()}" if state == "down" else garbage_url
+    override = {"postmark_api_url": url} if service == "postmark" else {"aws_endpoint_url": url}
+    report = world.run(partitions=("dev",), tenants=("acme",), tenants_only=True, timeout=5.0, **override)
+    assert report.exit_code == EXIT_PROBE_FAILED, report.render_table()
+    rows = [r for r in report.results if r.target == "dev/acme" or r.check == "tenant.discovery"]
+    assert any(r.verdict is Verdict.ERROR for r in rows), report.render_table()
+    assert not any(r.verdict is Verdict.OK and r.check.startswith("postmark.") for r in rows if service == "postmark")
+
+
+@pytest.mark.parametrize("suffix", ["Acme", "pm-bounces", "xn--80ak6aa92e", "acme_2"])
+def test_a_stack_under_the_tenant_prefix_that_is_no_tenant_is_drift_not_skipped(world, suffix):
+    """A stack named like a tenant stack whose slug the registry refuses (made by hand, or by plain `sam deploy`
+    with another --stack-name) holds records in the partition zone through the partition's function: the check must
+    name it rather than leave it out of the run."""
+    import json
+    import warnings
+
+    name = tenant_placement("dev", "acme").partition.tenant_stack_prefix + suffix
+    template = {"Resources": {"Marker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        world.client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(template))
+
+    report = world.run(partitions=("dev",), tenants=())
+
+    assert report.exit_code == EXIT_DRIFT, report.render_table()
+    rows = [r for r in report.results if r.check == "tenant.discovery"]
+    assert [r.verdict for r in rows] == [Verdict.DRIFT]
+    assert name in rows[0].observed
+    assert "bin/deploy dev --tenant" in rows[0].fix
+    assert list(report.targets) == ["dev", "dev/acme", "dev/zeta"]  # the valid tenants are still checked

@@ -98,3 +98,6 @@ def test_a_recorder_moto_does_not_write_to_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "refused: moto's recorder does not write to this world's file" in result.stdout
     assert "started" not in result.stdout
+    # Refused before moto was asked anything: its recorder would have created its default file in the working
+    # directory (a stray file in the repository when the suite runs there).
+    assert list(tmp_path.iterdir()) == []

@@ -173,7 +173,18 @@ def _bad_cases():
         ("acme", dev, "is not a sending domain of tenant 'acme'"),
         ("acme", f"acme.acme.{dev}", "is not a sending domain of tenant 'acme'"),
     ]
-    return reserved + labels + names
+    # Attacks: labels the partition's own records use, internationalised (punycode) labels that render as look-alikes,
+    # non-ASCII look-alikes themselves, and an empty slug (which must not make the resource a partition's domain).
+    attacks = [
+        ("pm-bounces", f"pm-bounces.{dev}", "the partition's Return-Path host"),
+        ("xn--80ak6aa92e", f"xn--80ak6aa92e.{dev}", "reserved for internationalised names"),
+        ("ab--cd", f"ab--cd.{dev}", "reserved for internationalised names"),
+        ("\u0430cme", f"\u0430cme.{dev}", "U+0430"),
+        ("\u212aacme", f"kacme.{dev}", "U+212A"),
+        ("", f"stray.{dev}", "the tenant slug is empty"),
+        ("", dev, "the tenant slug is empty"),
+    ]
+    return reserved + labels + names + attacks
 
 
 @pytest.mark.parametrize(("slug", "domain_name", "problem"), _bad_cases())
@@ -188,6 +199,22 @@ def test_a_bad_slug_or_name_fails_before_any_call(world, receiver, slug, domain_
     assert response.reason.startswith("Invalid properties: ")
     assert "TenantSlug: " in response.reason
     assert problem in response.reason
+    assert world.emulator.requests[postmark_mark:] == []
+    assert world.loopback.moto.recorder.since(aws_mark, "handler") == {}
+
+
+@pytest.mark.parametrize("slug", [None, 0, 123, True, ["acme"], {"Slug": "acme"}])
+def test_a_slug_that_is_no_string_fails_before_any_call(world, receiver, slug):
+    """CloudFormation passes strings, but a hand-written event may not: the type is refused, never coerced, and a
+    null slug does not turn the tenant's resource into a partition's."""
+    stack = TenantStack(world, receiver, "dev", "acme")
+    props = {**stack.domain_props, "TenantSlug": slug}
+    postmark_mark, aws_mark = len(world.emulator.requests), world.loopback.moto.recorder.mark()
+
+    response = stack.create_domain(props)
+
+    assert response.status == "FAILED"
+    assert response.reason.startswith("Invalid properties: TenantSlug")
     assert world.emulator.requests[postmark_mark:] == []
     assert world.loopback.moto.recorder.since(aws_mark, "handler") == {}
 
@@ -257,6 +284,27 @@ def test_the_same_slug_on_two_partitions_is_two_tenants(world, receiver):
     assert (stage.tenant.mail.dmarc_host, "TXT") in zone_records(world, "stage")
     stage.delete()
     assert zone_records(world, "stage") == before_stage
+
+
+@pytest.mark.parametrize("victim", ["partition", "other tenant"])
+def test_a_tenant_delete_carrying_another_domains_id_deletes_nothing(world, receiver, victim):
+    """A Delete whose PhysicalResourceId is not the tenant's domain (a hand-made event, a stack edited by hand, an ID
+    reused by mistake) must not remove the partition's domain nor another tenant's: the tenant's resource owns only
+    {slug}.{partition domain}."""
+    other = TenantStack(world, receiver, "dev", "zeta")
+    other_created, _ = other.create()
+    target = world.postmark_domain("dev") if victim == "partition" else {"ID": int(other_created.physical_id)}
+    stack = TenantStack(world, receiver, "dev", "acme")
+    stack.create()
+
+    event = stack.events.delete(DOMAIN_TYPE, DOMAIN_LOGICAL_ID, str(target["ID"]), stack.domain_props)
+    response = stack.send("postmark_domain", event)
+
+    assert response.status == "SUCCESS", response.reason  # never blocks a stack delete
+    assert world.emulator.find("PostmarkNonProd", partition_placement("dev").mail.mail_domain) is not None
+    assert world.emulator.find("PostmarkNonProd", other.tenant.mail.mail_domain) is not None
+    stack.delete()
+    other.delete()
 
 
 # -- the collision rule with the runtime's own per-tenant writes -------------------------------------------------

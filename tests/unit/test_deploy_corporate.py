@@ -112,6 +112,7 @@ def test_deploy_builds_corporate_and_deploys_its_env_with_its_own_token(accounts
             "--parameter-overrides",
             f"DelegationRoleArn=arn:aws:iam::{ROOT}:role/ArdaMailsNsDelegationRole",
             f"ParentZoneId={ZONE}",
+            "TakeOverExistingPostmarkDomain=false",
             "PostmarkAccountToken=tok-corporate",
         ]
     ]

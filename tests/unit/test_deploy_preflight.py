@@ -226,6 +226,9 @@ def test_dkim_key_rotation_becomes_the_stack_parameter(real_accounts, tools):
     assert not any(a.startswith("DkimKeyRotation=") for a in args), "the stack keeps its value"
     with pytest.raises(PreflightError, match="--dkim-key-rotation 'December' must be YYYY-MM"):
         run_deploy(dkim_key_rotation="December")
+    # A typo far ahead would rotate once and then block every real later value: refused before anything runs.
+    with pytest.raises(PreflightError, match="--dkim-key-rotation '2062-12' is more than a year in the future"):
+        run_deploy(dkim_key_rotation="2062-12")
 
 
 @pytest.mark.parametrize(
@@ -248,3 +251,25 @@ def test_samconfig_overrides_for_every_partition():
         overrides = deploy.sam_parameter_overrides(partition)
         assert [o.split("=", 1)[0] for o in overrides] == ["Partition", "DelegationRoleArn", "ParentZoneId"]
         assert overrides[0] == f"Partition={partition}"
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        "--stack-name=Alpha002-stage-Email",
+        "--region=eu-west-1",
+        "--template-file=tenant/template.yaml",
+        "--tags=x=y",
+        "--config-env=prod",
+        "--parameter-overrides=PostmarkAccountToken=tok-secret-value",
+    ],
+)
+def test_options_that_change_what_the_preflight_checked_are_refused_by_name(real_accounts, tools, option):
+    """After `--`, sam options that would deploy elsewhere than the preflight checked (or print the token) are refused
+    before anything runs, and only their name is shown."""
+    calls = []
+    with pytest.raises(PreflightError) as caught:
+        deploy.deploy("dev", identity=me, token_reader=lambda p: "tok", sam=calls.append, extra_sam_args=[option])
+    assert option.split("=", 1)[0] in str(caught.value)
+    assert option.split("=", 1)[1] not in str(caught.value)
+    assert calls == []

@@ -149,3 +149,82 @@ def test_the_readmes_plain_sam_command_is_the_wrappers(accounts):
     (args,) = rec.sam_calls
     args = [a.replace(str(REPO_ROOT) + "/", "") for a in args]
     assert documented == [".venv-sam/bin/sam", *args]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--stack-name", "Alpha002-dev-Email"],  # the tenant template onto the partition's own stack
+        ["--stack-name=Alpha002-dev-Email-Tenant-other"],  # onto another tenant's stack
+        ["--template-file", "template.yaml"],
+        ["-t", "template.yaml"],
+        ["--template", "template.yaml"],
+        ["--region", "us-west-2"],
+        ["--tags", "arda:tenant=other"],
+        ["--config-env", "prod"],
+    ],
+)
+def test_sam_options_that_would_retarget_the_tenant_stack_are_refused(accounts, extra):
+    """Options after ``--`` reach ``sam deploy`` last, and SAM takes the last value of an option: these would put the
+    tenant template on another stack (the partition's, whose resources CloudFormation would then delete), in another
+    region, or under other tags than the placement function's."""
+    rec = Recorder()
+    with pytest.raises(PreflightError, match="not allowed through bin/deploy"):
+        deploy_tenant.deploy_tenant("dev", "acme", extra_sam_args=extra, identity=rec.identity, sam=rec.sam)
+    assert rec.identity_calls == []
+    assert rec.sam_calls == []
+
+
+@pytest.fixture
+def no_aws(monkeypatch):
+    """Should anything reach AWS, it fails fast on loopback instead of leaving the machine."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", closed)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+
+
+@pytest.mark.parametrize(
+    "option",
+    [["--dry-run"], ["--yes"], ["--take-over-existing"], ["--dkim-key-rotation", "2027-01"], ["--adopt"]],
+)
+def test_partition_only_options_with_a_tenant_are_refused_before_anything_runs(accounts, no_aws, capsys, option):
+    """``--dry-run`` with ``--tenant`` used to be ignored, so the "dry run" deployed for real."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["dev", "--tenant", "acme", *option])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert option[0] in err
+    assert "--tenant" in err
+
+
+@pytest.mark.parametrize("slug", ["", "pm-bounces", "xn--80ak6aa92e", "\u0430cme", "a" * 64, "ac me", "acme;rm -rf ~"])
+def test_bin_deploy_refuses_a_bad_slug_before_anything_runs(accounts, no_aws, capsys, slug):
+    assert main(["dev", "--tenant", slug]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("preflight: tenant slug ")
+
+
+@pytest.mark.parametrize("tenant", [[], ["--tenant", "acme"]])
+def test_a_refused_sam_option_never_echoes_its_value(accounts, no_aws, capsys, tenant):
+    """An operator who pastes the token as ``--parameter-overrides=PostmarkAccountToken=…`` after ``--`` is refused;
+    the refusal names the option, never the value (stderr ends up in terminals, CI logs and scrollback)."""
+    secret = "pm-token-d0e5-NOT-TO-BE-SHOWN"
+    assert main(["dev", *tenant, "--", f"--parameter-overrides=PostmarkAccountToken={secret}"]) == 2
+    captured = capsys.readouterr()
+    assert "--parameter-overrides" in captured.err
+    assert secret not in captured.err + captured.out
+
+
+@pytest.mark.parametrize("scope", ["corporate", "kyle", "nope"])
+def test_a_tenant_of_corporate_or_of_no_active_partition_is_refused_before_aws(accounts, no_aws, capsys, scope):
+    """Tenants live below a partition's mail domain only: Corporate has none (its Free Kanban Tool's domain is the
+    stack's own), and a suspended or unknown partition has no stack to import from."""
+    assert main([scope, "--tenant", "acme"]) == 2
+    assert capsys.readouterr().err.startswith("preflight: ")

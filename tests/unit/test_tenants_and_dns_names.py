@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from arda_mail import dns_names
@@ -79,3 +81,33 @@ def test_subdomain_and_forms():
     assert dns_names.absolute("a.b") == "a.b."
     assert dns_names.absolute("a.b.") == "a.b."
     assert dns_names.relative("A.B.") == "a.b"
+
+
+@pytest.mark.parametrize(
+    ("slug", "message"),
+    [
+        # The partition's Return-Path host: a tenant of that name would be a sender domain on the partition's CNAME.
+        ("pm-bounces", "the partition's Return-Path host"),
+        # Punycode and every other reserved LDH label (RFC 5890 section 2.3.1).
+        ("xn--80ak6aa92e", "reserved for internationalised names"),
+        ("ab--cd", "reserved for internationalised names"),
+        # Look-alikes are named by code point, never sent to "lower case".
+        ("\u0430cme", "U+0430"),
+        ("\u212aacme", "U+212A"),
+        ("acme\u200b", "U+200B"),
+    ],
+)
+def test_slugs_that_collide_or_deceive(slug, message):
+    with pytest.raises(InvalidTenantSlugError, match=re.escape(message)):
+        validate_tenant_slug(slug)
+
+
+@pytest.mark.parametrize("slug", ["a--b", "ab-c--d", "pm-bounce", "pm-bounces2", "bounces", "0123456789"])
+def test_near_misses_stay_valid(slug):
+    assert validate_tenant_slug(slug) == slug
+
+
+@pytest.mark.parametrize("slug", [None, 0, ["acme"]])
+def test_a_slug_that_is_no_string_is_refused_by_the_validator(slug):
+    with pytest.raises(InvalidTenantSlugError, match="must be a string"):
+        validate_tenant_slug(slug)

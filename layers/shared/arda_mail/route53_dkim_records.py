@@ -25,6 +25,7 @@ the records the runtime writes in the same zone (per-tenant records) are out of 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable
@@ -75,6 +76,12 @@ def normalise_key_text(text: str) -> str:
     return re.sub(r"\s*;\s*", ";", text.strip())
 
 
+def key_digest(text: str) -> str:
+    """A short fingerprint of a key record's text as DKIM compares it (SHA-256, hex): what is remembered of a
+    revoked key, whose whole text is too long for a tag, to recognise its record later."""
+    return hashlib.sha256(normalise_key_text(text).encode()).hexdigest()
+
+
 def _unescape(chunk: str) -> str:
     def one(match: re.Match[str]) -> str:
         code = match.group(1)
@@ -98,6 +105,10 @@ class TxtRecordSet:
     def holds(self, text: str) -> bool:
         """One record whose joined strings are ``text`` (as DKIM compares it)."""
         return len(self.values) == 1 and normalise_key_text(record_text(self.values[0])) == normalise_key_text(text)
+
+    def digest(self) -> str | None:
+        """:func:`key_digest` of the one record's text; None for a record set of several records."""
+        return key_digest(record_text(self.values[0])) if len(self.values) == 1 else None
 
     def describe(self) -> str:
         shown = " | ".join(v[:60] + ("…" if len(v) > 60 else "") for v in self.values)
@@ -181,13 +192,20 @@ class DkimRecords:
 
     def remove_if_ours(self, name: str, text: str) -> RecordOutcome:
         """Delete the record at ``name`` only while it holds ``text``; absent is success, anything else stays."""
+        return self._remove_if(name, lambda found: found.holds(text))
+
+    def remove_if_digest(self, name: str, digest: str) -> RecordOutcome:
+        """Delete the record at ``name`` only while its text has the fingerprint ``digest`` (:func:`key_digest`)."""
+        return self._remove_if(name, lambda found: found.digest() == digest)
+
+    def _remove_if(self, name: str, ours: Callable[[TxtRecordSet], bool]) -> RecordOutcome:
         from botocore.exceptions import BotoCoreError, ClientError
 
         for _ in range(2):
             found = self.read(name)
             if found is None:
                 return RecordOutcome.ABSENT
-            if not found.holds(text):
+            if not ours(found):
                 return RecordOutcome.FOREIGN
             self._deadline.check("ChangeResourceRecordSets DELETE")
             try:
@@ -202,7 +220,7 @@ class DkimRecords:
         found = self.read(name)
         if found is None:
             return RecordOutcome.DELETED
-        if not found.holds(text):
+        if not ours(found):
             return RecordOutcome.FOREIGN
         raise DkimRecordError(f"DELETE TXT {name} in zone {self.zone_id} did not take effect in 2 attempts")
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from arda_mail.placement import tenant_placement, tenant_slug_of_stack
-from arda_ops.drift.checks import CheckContext, CheckResult, Target, register_check
+from arda_ops.drift.checks import CheckContext, CheckResult, Target, Verdict, register_check
 from arda_ops.drift.mail_checks import (
     PARTITION_MAIL,
     POSTMARK_DOMAIN_ID_OUTPUT,
@@ -61,17 +61,35 @@ def discover_tenants(
         try:
             with expecting(f"the tenant stacks {prefix}*"):
                 stacks = probes.stacks_named(partition, prefix)
-        except Exception as exc:  # ProbeError (wrapped with its expected value): an error row, never a silent pass
-            if not isinstance(exc.__cause__, ProbeError) and not isinstance(exc, ProbeError):
-                raise
+        except Exception as exc:  # a probe failure, or an answer botocore cannot parse: an error row, never a crash
             row = error_row(partition.name, DISCOVERY_CHECK, exc)
-            fix = f"{row.fix}; listing the tenant stacks (DescribeStacks without a name) needs {DISCOVERY_PERMISSIONS}"
-            errors.append(replace(row, fix=fix))
+            if isinstance(exc.__cause__, ProbeError) or isinstance(exc, ProbeError):
+                needs = f"listing the tenant stacks (DescribeStacks without a name) needs {DISCOVERY_PERMISSIONS}"
+                row = replace(row, fix=f"{row.fix}; {needs}")
+            errors.append(row)
             continue
         by_slug = {slug: info for name, info in stacks.items() if (slug := tenant_slug_of_stack(partition.name, name))}
+        strays = sorted(name for name in stacks if tenant_slug_of_stack(partition.name, name) is None)
+        if strays:
+            errors.append(_stray_stacks_row(partition, prefix, strays))
         for slug in slugs or sorted(by_slug):
             found.append(tenant_target(partition, slug, by_slug.get(slug)))
     return found, errors
+
+
+def _stray_stacks_row(partition: Target, prefix: str, names: Sequence[str]) -> CheckResult:
+    """Stacks named like tenant stacks whose slug the registry refuses (made by hand, or by plain ``sam deploy`` with
+    another ``--stack-name``): they may hold records in the partition zone through the partition's function, and no
+    tenant target can check them, so they are drift, never left out of the run in silence."""
+    return CheckResult(
+        partition.name,
+        DISCOVERY_CHECK,
+        f"every stack named {prefix}* is a tenant stack with a valid slug",
+        f"not a valid tenant stack: {', '.join(names)}",
+        Verdict.DRIFT,
+        f"delete each (its domain and records go with it) and deploy the tenant again with a valid slug: "
+        f"`bin/deploy {partition.name} --tenant <slug>`",
+    )
 
 
 @register_check("tenant.stack", kinds=(TENANT_MAIL,))

@@ -21,6 +21,7 @@ import base64
 import json
 import os
 import re
+import sys
 import tempfile
 import urllib.request
 from collections import Counter
@@ -32,6 +33,8 @@ from arda_ops.loopback.accounts import CLOUDFORMATION_KEY
 
 #: The variable moto's recorder reads, at import, for the file it appends to.
 RECORDER_FILE_VARIABLE = "MOTO_RECORDER_FILEPATH"
+#: The module that reads the variable, once, when it is imported.
+_RECORDER_MODULE = "moto.moto_api._internal.recorder.models"
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/")
 #: Route 53 speaks REST: the operation is the method and the path
 #: (https://docs.aws.amazon.com/Route53/latest/APIReference/API_Operations_Amazon_Route_53.html).
@@ -107,12 +110,29 @@ class CallRecorder:
         self.cloudformation_keys: set[str] = {CLOUDFORMATION_KEY}
         self._url = ""
         self._saved: str | None = None
+        self._loaded_before = False
+        self._shared = False
 
     def point_moto_here(self) -> None:
         self._saved = os.environ.get(RECORDER_FILE_VARIABLE)
-        os.environ[RECORDER_FILE_VARIABLE] = self.path
+        loaded = _RECORDER_MODULE in sys.modules
+        if loaded and self._saved:
+            # moto's recorder already writes to the file this process named before loading it (the test session
+            # names one, tests/conftest.py): record there, and empty it on close instead of deleting it.
+            self.path = self._saved
+            self._shared = True
+        else:
+            os.environ[RECORDER_FILE_VARIABLE] = self.path
+        # Loaded with no file named, moto's recorder writes "moto_recording" in the working directory: asking it to
+        # reset would create that file, so start() refuses before asking anything.
+        self._loaded_before = loaded and not self._shared
 
     def start(self, moto_url: str) -> None:
+        if self._loaded_before:
+            raise RuntimeError(
+                "moto's recorder does not write to this world's file: moto was imported in this process before "
+                f"{RECORDER_FILE_VARIABLE} was set; count calls in a fresh process"
+            )
         self._url = moto_url
         self._post("reset-recording")  # creates (empties) the recorder's file
         if not os.path.exists(self.path):
@@ -123,17 +143,17 @@ class CallRecorder:
         self._post("start-recording")
 
     def close(self) -> None:
-        """Stop recording (the file is about to go), delete the recording, restore the variable."""
+        """Stop recording, delete the recording (empty it, when shared), restore the variable."""
         try:
             if self._url:
                 self._post("stop-recording")
+                if self._shared:
+                    self._post("reset-recording")  # what it recorded (secret values included) does not outlive us
         finally:
             self._url = ""
             self._tmp.cleanup()
-            if self._saved is None:
-                os.environ.pop(RECORDER_FILE_VARIABLE, None)
-            else:
-                os.environ[RECORDER_FILE_VARIABLE] = self._saved
+            if not self._shared:  # a shared file's variable is the process's, not ours to restore
+                _restore(RECORDER_FILE_VARIABLE, self._saved)
 
     def entries(self) -> list[dict[str, Any]]:
         url = f"{self._url}/moto-api/recorder/download-recording"
@@ -165,3 +185,10 @@ class CallRecorder:
 def describe(counts: Counter[str]) -> str:
     """``route53:ChangeResourceRecordSets x1, sts:AssumeRole x1`` (stable order)."""
     return ", ".join(f"{op} x{n}" for op, n in sorted(counts.items())) or "none"
+
+
+def _restore(variable: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(variable, None)
+    else:
+        os.environ[variable] = value

@@ -37,7 +37,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Protocol
 
 from arda_mail.deadline import Deadline
@@ -51,7 +51,7 @@ from arda_mail.postmark.errors import (
 )
 from arda_mail.postmark.models import PostmarkDomain
 from arda_mail.reasons import one_line
-from arda_mail.route53_dkim_records import DkimRecords, RecordOutcome
+from arda_mail.route53_dkim_records import DKIM_LABEL, DkimRecords, RecordOutcome, key_digest
 
 logger = logging.getLogger(__name__)
 
@@ -64,12 +64,29 @@ WAITING_FOR_PREVIOUS: Final = "waiting-for-previous"
 PHASES: Final = (IDLE, PENDING_VERIFICATION, REVOKED_KEY_PUBLISHED, COMPLETE, WAITING_FOR_PREVIOUS)
 
 LEDGER_TAG_PREFIX: Final = "arda-mail:dkim-rotation:"
-#: A ledger value ``<value>:from:<previous>`` means "rotate for <value> sent, outcome not known yet" (Secrets Manager
-#: tag values allow letters, digits, spaces and ``+ - = . _ : / @`` only).
+#: A ledger value ``<value>:from:<previous>:signing:<selector>`` means "rotate for <value> sent, outcome not known;
+#: <selector> signed when it was sent"; while the invocation that sent it still runs, ``:at:<epoch seconds>``
+#: follows (Secrets Manager tag values allow letters, digits, spaces and ``+ - = . _ : / @`` only; a selector is
+#: ``[a-z0-9_-]``, at most 63 characters, so the value stays far below 256).
 STARTED_MARK: Final = ":from:"
+#: The tag (after the ledger's key) that remembers the revoked key: see :class:`RotationLedger`.
+REVOKED_SUFFIX: Final = ":revoked"
+SIGNING_MARK: Final = ":signing:"
+AT_MARK: Final = ":at:"
+#: How long a rotate sent by another invocation may still be in flight: the function's 300 s timeout (template)
+#: plus a margin. Within it, an unsettled mark is waited for rather than taken for a rotate that did not happen.
+IN_FLIGHT_S: Final = 330.0
+#: How often the ledger and Postmark are read again while another invocation's rotate is in flight.
+IN_FLIGHT_POLL_S: Final = 1.0
+#: Time kept for the rest of the invocation (publish, verify, the response) when waiting for another's rotate.
+IN_FLIGHT_RESERVE_S: Final = 30.0
+#: How far past today (UTC) a rotation value may lie: a planned label such as next quarter's is fine, a typo that
+#: lands decades ahead (2062-12 for 2026-12) is not.
+MAX_AHEAD: Final = timedelta(days=366)
 #: Upper bound on verify rounds, whatever the interval (a zero interval is for tests).
 MAX_ROUNDS: Final = 60
-_ROTATION = re.compile(r"(\d{4})-(\d{2})(?:-(\d{2}))?")
+#: ASCII digits only: ``\d`` alone would also take full-width or Arabic-Indic digits, which ``int`` reads as 2026.
+_ROTATION = re.compile(r"(\d{4})-(\d{2})(?:-(\d{2}))?", re.ASCII)
 
 
 def rotation_problem(value: str) -> str | None:
@@ -82,6 +99,20 @@ def rotation_problem(value: str) -> str | None:
         date(year, month, day)
     except ValueError:
         return "is not a real date"
+    return None
+
+
+def future_problem(value: str, today: date | None = None) -> str | None:
+    """Why a well-formed ``value`` cannot be used, or None. A value far ahead would rotate once and then make every
+    real later value look older, so nothing would rotate again until that date (a typo such as 2062-12 for 2026-12
+    would stop rotations for decades)."""
+    year, month, day = rotation_order(value)
+    today = today or datetime.now(UTC).date()
+    if date(year, month, day or 1) > today + MAX_AHEAD:
+        return (
+            f"is more than a year in the future (today is {today.isoformat()} UTC): no later value could rotate "
+            "before that date; use the current month or date"
+        )
     return None
 
 
@@ -116,17 +147,45 @@ class RotationLedger:
 
     Unlike the ownership record, writing it is not best effort: it is written *before* ``rotatedkim`` and is the only
     thing that stops a retry, a duplicate delivery or a re-deploy from rotating a second time, so a rotation is
-    never started unless it is written. Postmark domain IDs are never reused, so the key needs nothing else."""
+    never started unless it is written. Postmark domain IDs are never reused, so the key needs nothing else.
+
+    Beside it, tag ``…:<domain ID>:revoked`` = ``<selector>:<SHA-256 of the key text>`` remembers the revoked key
+    while its record stays published (best effort), so that the record can still be recognised and removed should
+    Postmark stop reporting the revoked key (:meth:`DkimRotation._forgotten_revoked`)."""
 
     secret_arn: str
     domain_id: int
     client: Any = None
     _value: str | None = None
+    _revoked: str | None = None
     _read: bool = False
 
     @property
     def key(self) -> str:
         return f"{LEDGER_TAG_PREFIX}{int(self.domain_id)}"
+
+    @property
+    def revoked_key(self) -> str:
+        return f"{self.key}{REVOKED_SUFFIX}"
+
+    def revoked(self) -> str | None:
+        """The remembered revoked key (``<selector>:<digest>``), or None."""
+        self.last()
+        return self._revoked
+
+    def set_revoked(self, value: str | None) -> None:
+        """Best effort: remember (or, with None, forget) the revoked key; a failure is logged and retried next time."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            if value is None:
+                self._secrets().untag_resource(SecretId=self.secret_arn, TagKeys=[self.revoked_key])
+            else:
+                self._secrets().tag_resource(SecretId=self.secret_arn, Tags=[{"Key": self.revoked_key, "Value": value}])
+        except (BotoCoreError, ClientError) as exc:
+            logger.warning("could not record the revoked DKIM key in secret %s: %s", self.secret_arn, _aws_error(exc))
+            return
+        self._revoked = value
 
     def _secrets(self) -> Any:
         if self.client is None:
@@ -137,17 +196,21 @@ class RotationLedger:
             self.client = boto3.client("secretsmanager", config=client_config())
         return self.client
 
-    def last(self) -> str | None:
+    def last(self, *, fresh: bool = False) -> str | None:
+        """The recorded value (read once per invocation; ``fresh`` reads it again)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        if not self._read:
+        if fresh or not self._read:
             try:
                 tags = self._secrets().describe_secret(SecretId=self.secret_arn).get("Tags", [])
             except (BotoCoreError, ClientError) as exc:
                 raise LedgerError(
-                    f"could not read the DKIM rotation ledger of secret {self.secret_arn}: {exc}"
+                    f"could not read the DKIM rotation ledger of secret {self.secret_arn} ({_aws_error(exc)}): "
+                    "nothing was rotated; deploy again"
+                    + (" once the function's role allows secretsmanager:DescribeSecret" if _denied(exc) else "")
                 ) from None
             self._value = next((t.get("Value") for t in tags if t.get("Key") == self.key), None)
+            self._revoked = next((t.get("Value") for t in tags if t.get("Key") == self.revoked_key), None)
             self._read = True
         return self._value
 
@@ -157,9 +220,12 @@ class RotationLedger:
         try:
             self._secrets().tag_resource(SecretId=self.secret_arn, Tags=[{"Key": self.key, "Value": value}])
         except (BotoCoreError, ClientError) as exc:
+            # The value alone (not the in-flight mark): the Reason must keep its actionable end within 250 chars.
+            shown = value.split(STARTED_MARK, 1)[0]
             raise LedgerError(
-                f"could not record DKIM rotation {value} in a tag of secret {self.secret_arn} ({exc}); nothing was "
-                "rotated: the function's role must allow secretsmanager:TagResource on that tag key"
+                f"could not record DKIM rotation {shown} in a tag of secret {self.secret_arn} ({_aws_error(exc)}): "
+                "nothing was rotated; deploy again"
+                + (" once the function's role allows secretsmanager:TagResource on that tag" if _denied(exc) else "")
             ) from None
         self._value, self._read = value, True
 
@@ -177,6 +243,21 @@ class RotationLedger:
             return False
         self._value, self._read = previous, True
         return True
+
+
+def _aws_error(exc: Exception) -> str:
+    """A failed AWS call in a few words: the error code, or the kind of network failure (botocore's own text is
+    long and would push the Reason's advice past CloudFormation's limit)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", "")) or type(exc).__name__
+    return type(exc).__name__
+
+
+def _denied(exc: Exception) -> bool:
+    from arda_mail.aws_sessions import ACCESS_DENIED_CODES
+
+    return _aws_error(exc) in ACCESS_DENIED_CODES
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +302,8 @@ class DkimRotation:
         domain = self._domain()
         self._publish(domain)
         revoked_done = self._clean_up_revoked(domain)
-        last = self._settle_started(self.ledger.last(), domain)
+        last, domain = self._settle_started(self.ledger.last(), domain, requested)
+        self._publish(domain)  # a key that went pending meanwhile (another invocation's rotate) is published first
         waiting = False
         if is_newer(requested, last):
             if not domain.dkim_host:
@@ -233,13 +315,14 @@ class DkimRotation:
                 waiting = True
                 logger.info("rotation %s waits: the previous one (%s) is unfinished", requested, last)
             else:
-                domain = self._rotate(requested, last)
+                domain = self._rotate(requested, last, domain)
                 last = requested
                 self._publish(domain)
         if domain.dkim_host and domain.dkim_pending_host:
             domain = self._verify_pending(domain)
             self._publish(domain)
             revoked_done = self._clean_up_revoked(domain)
+        self._track_revoked(domain)
         phase = _phase(domain, revoked_done=revoked_done, rotated=last is not None, waiting=waiting)
         rotation = requested if waiting else (last or "")
         return DkimOutcome(domain, phase, rotation, requested, dict(self.done))
@@ -283,20 +366,80 @@ class DkimRotation:
             logger.info("revoked DKIM record %s: %s (Postmark: safe to remove)", host, outcome.value)
         return True
 
-    def _settle_started(self, recorded: str | None, domain: PostmarkDomain) -> str | None:
-        """The last value rotated, once a rotate whose outcome was never learnt (the function stopped, or Postmark
-        could not be read back) is settled from Postmark's state: a pending key beside the active one means it
-        happened; none means it did not, and the previous value counts again (so the requested one rotates)."""
-        if recorded is None or STARTED_MARK not in recorded:
-            return recorded
-        value, previous = recorded.split(STARTED_MARK, 1)
-        if domain.dkim_host and domain.dkim_pending_host:
-            logger.info("rotation %s: its outcome was unknown; Postmark has a pending key: it happened", value)
-            self._confirm(value)
-            return value
-        logger.warning("rotation %s: its outcome was unknown; Postmark has no pending key: it did not happen", value)
-        self._undo_ledger(previous or None)
-        return previous or None
+    def _track_revoked(self, domain: PostmarkDomain) -> None:
+        """Remember a revoked key whose record stays published (its removal is :meth:`_clean_up_revoked`'s, once
+        Postmark says it is safe); remove the record of one Postmark no longer reports (:meth:`_forgotten_revoked`)."""
+        host = domain.dkim_revoked_host
+        reported = bool(host and host not in (domain.dkim_host, domain.dkim_pending_host))
+        remembered = self.ledger.revoked()
+        if remembered is not None and (not reported or remembered.partition(":")[0] != _selector(host)):
+            self._forgotten_revoked(domain, remembered)  # no longer reported (or replaced by a later revoked key)
+            remembered = None
+        if not reported or not domain.dkim_revoked_text_value:
+            return
+        if self.done.get(host) in (RecordOutcome.DELETED, RecordOutcome.ABSENT, RecordOutcome.FOREIGN):
+            if remembered is not None:
+                self.ledger.set_revoked(None)
+            return
+        value = f"{_selector(host)}:{key_digest(domain.dkim_revoked_text_value)}"
+        if remembered != value:
+            self.ledger.set_revoked(value)
+
+    def _forgotten_revoked(self, domain: PostmarkDomain, remembered: str) -> None:
+        """A revoked key Postmark reported earlier and no longer reports: Postmark is done with it (its API reports a
+        revoked key until then, with ``SafeToRemoveRevokedKeyFromDNS``; whether it keeps reporting it afterwards
+        is not documented). Its record is removed while it still holds that key (the digest says so); a record
+        someone changed stays."""
+        selector, _, digest = remembered.partition(":")
+        host = f"{selector}{DKIM_LABEL}{self.domain_name}"
+        if host not in (domain.dkim_host, domain.dkim_pending_host) and digest:
+            outcome = self.records.remove_if_digest(host, digest)
+            self.done[host] = outcome.value
+            logger.info("DKIM record %s of a revoked key Postmark no longer reports: %s", host, outcome.value)
+        self.ledger.set_revoked(None)
+
+    def _settle_started(
+        self, recorded: str | None, domain: PostmarkDomain, requested: str
+    ) -> tuple[str | None, PostmarkDomain]:
+        """The last value rotated (and the domain as last read), once a rotate whose outcome was never learnt (the
+        function stopped, or Postmark could not be read back) is settled from Postmark's state: a pending key beside
+        the active one, or an active key other than the one that signed when the rotate was sent, means it
+        happened; neither means it did not, and the previous value counts again (so the requested one rotates).
+
+        A mark still carrying ``:at:`` belongs to an invocation that may still be running (a duplicate delivery of
+        the same request): its rotate may be in flight, so "no sign of it yet" proves nothing. When this invocation
+        would rotate because of it, it waits (bounded) until that invocation records the outcome or Postmark shows
+        it; taking it for a rotate that did not happen would rotate a second time when the first one lands. An
+        invocation that would not rotate anyway (a rollback, a re-deploy of an older value) leaves the mark to its
+        owner and goes on at once."""
+        while recorded is not None and STARTED_MARK in recorded:
+            value, previous, signing, started_at = _parse_started(recorded)
+            if _rotated_since(domain, signing):
+                logger.info("rotation %s: its outcome was unknown; Postmark's keys show it happened", value)
+                self._confirm(value)
+                return value, domain
+            if started_at is not None and time.time() - started_at < IN_FLIGHT_S and not is_newer(requested, previous):
+                logger.info("rotation %s may be in flight in another invocation: left to it", value)
+                return previous or None, domain
+            if started_at is None or time.time() - started_at >= IN_FLIGHT_S:
+                logger.warning(
+                    "rotation %s: its outcome was unknown; Postmark shows no new key: it did not happen", value
+                )
+                self._undo_ledger(previous or None)
+                return previous or None, domain
+            if self.deadline.remaining() <= IN_FLIGHT_POLL_S + IN_FLIGHT_RESERVE_S:
+                raise ResourceFailedError(
+                    one_line(
+                        f"DKIM rotation {value} may still be in flight in another invocation (started "
+                        f"{time.time() - started_at:.0f} s ago, tag {self.ledger.key} of the account-token secret): "
+                        f"deploy again in {IN_FLIGHT_S:.0f} s"
+                    )
+                )
+            logger.info("rotation %s: another invocation's rotate may be in flight: waiting for its outcome", value)
+            self.sleep(IN_FLIGHT_POLL_S)
+            recorded = self.ledger.last(fresh=True)
+            domain = self._domain()
+        return recorded, domain
 
     def _confirm(self, value: str) -> None:
         """Best effort: an unconfirmed record is settled again next time, from Postmark's state."""
@@ -305,11 +448,29 @@ class DkimRotation:
         except LedgerError as exc:
             logger.warning("could not confirm rotation %s in the ledger: %s", value, exc)
 
-    def _rotate(self, requested: str, last: str | None) -> PostmarkDomain:
-        """Record ``requested`` as started, ask Postmark to rotate, then record it as done; settle a lost answer
-        from Postmark's state (now, or on the next invocation when Postmark cannot be read now)."""
-        self.ledger.record(f"{requested}{STARTED_MARK}{last or ''}")
-        domain = self._call_rotate(requested, last)
+    def _rotate(self, requested: str, last: str | None, domain: PostmarkDomain) -> PostmarkDomain:
+        """Record ``requested`` as started (with the selector that signs now and the time: in flight), ask
+        Postmark to rotate, then record it as done; settle a lost answer from Postmark's state (now, or on the next
+        invocation when Postmark cannot be read now: the mark then loses its time, so that invocation settles it
+        at once instead of waiting for a rotate in flight)."""
+        started = f"{requested}{STARTED_MARK}{last or ''}{SIGNING_MARK}{_selector(domain.dkim_host)}"
+        in_flight = f"{started}{AT_MARK}{int(time.time())}"
+        try:
+            self.ledger.record(in_flight)
+        except LedgerError:
+            # Nothing was rotated, but the write may have committed with its answer lost: put the previous value
+            # back (best effort), or the next deploy would wait for a rotate in flight that was never sent.
+            self._undo_ledger(last)
+            raise
+        try:
+            domain = self._call_rotate(requested, last)
+        except Exception:
+            if self.ledger.last() == in_flight:  # neither settled nor put back: outcome unknown, this invocation ends
+                try:
+                    self.ledger.record(started)
+                except LedgerError as exc:
+                    logger.warning("could not mark rotation %s as ended with its outcome unknown: %s", requested, exc)
+            raise
         self._confirm(requested)
         return domain
 
@@ -361,15 +522,51 @@ class DkimRotation:
         """Remove the pending key's record (while another key signs) and the revoked key's, each only while it
         holds Postmark's key. The record of the key Postmark signs with (or, on a new domain, will sign with) is
         never removed: a Delete is also how CloudFormation rolls a Create back, and that must not unpublish a
-        signing key. (With the stack gone, that record names a deleted domain's selector: harmless.)"""
-        domain = self._domain()
+        signing key. (With the stack gone, that record names a deleted domain's selector: harmless.)
+
+        A domain that is not ``DomainName``'s (the Create was refused for it) has no record of this resource's:
+        nothing is removed, and the Delete succeeds (a failing rollback Delete would leave the stack stuck)."""
+        domain = self.api.get_domain(self.domain_id)
+        if domain.name.lower() != self.domain_name:
+            logger.warning(
+                "Postmark domain %s is %r, not %s: none of its DKIM records is this resource's; nothing removed",
+                self.domain_id,
+                domain.name,
+                self.domain_name,
+            )
+            return {}
         for host, text in (
             (domain.dkim_pending_host if domain.dkim_host else "", domain.dkim_pending_text_value),
             (domain.dkim_revoked_host, domain.dkim_revoked_text_value),
         ):
             if host and text:
                 self.done[host] = self.records.remove_if_ours(host, text).value
+        try:  # forgets the remembered revoked key, or removes one Postmark forgot; never fails the Delete
+            self._track_revoked(domain)
+        except LedgerError as exc:
+            logger.warning("Delete: the remembered revoked DKIM key could not be read: %s", exc)
         return dict(self.done)
+
+
+def _parse_started(recorded: str) -> tuple[str, str, str, float | None]:
+    """``<value>:from:<previous>[:signing:<selector>[:at:<epoch>]]`` as (value, previous, selector, epoch)."""
+    value, rest = recorded.split(STARTED_MARK, 1)
+    previous, _, rest = rest.partition(SIGNING_MARK)
+    signing, _, at = rest.partition(AT_MARK)
+    return value, previous, signing, float(at) if at.isdigit() else None
+
+
+def _rotated_since(domain: PostmarkDomain, signing: str) -> bool:
+    """Postmark's keys show a rotation: a pending key beside the active one, or an active key other than the one
+    that signed when the rotate was sent (only a rotation changes a domain's key)."""
+    if domain.dkim_host and domain.dkim_pending_host:
+        return True
+    return bool(signing and domain.dkim_host and _selector(domain.dkim_host) != signing)
+
+
+def _selector(host: str) -> str:
+    """The selector of a DKIM host ``<selector>._domainkey.<domain>``."""
+    return host.split(".", 1)[0].lower()
 
 
 def _phase(domain: PostmarkDomain, *, revoked_done: bool, rotated: bool, waiting: bool) -> str:

@@ -389,16 +389,26 @@ def _owner_or_none(ledger: Ledger, domain_id: int) -> str | None:
         return None
 
 
-def delete_domain(client: DomainsApi, ledger: Ledger, physical_id: str | None) -> str:
+def delete_domain(client: DomainsApi, ledger: Ledger, physical_id: str | None, expected_name: str | None = None) -> str:
     """Delete what ``physical_id`` stands for with this client's token; returns the outcome for the log.
 
-    Raises :class:`PostmarkDomainNotVisible` when the token does not see the domain, so the caller can try the
-    secret's previous token."""
+    ``expected_name``: the only domain this resource may ever delete (a tenant's: CloudFormation only ever hands it
+    that domain's ID, but a hand-made event or a hand-edited stack could name the partition's or another tenant's,
+    and one without an ownership record would otherwise go). Raises :class:`PostmarkDomainNotVisible` when the token
+    does not see the domain, so the caller can try the secret's previous token."""
     domain_id = parse_physical_id(physical_id)
+    if domain_id is not None and expected_name is not None:
+        actual = client.get_domain(domain_id).name
+        if actual != expected_name:
+            logger.warning("Postmark domain %s is %s, not %s: left alone", domain_id, actual, expected_name)
+            return "not_the_expected_domain"
     if domain_id is None:
         name = claimed_name(physical_id)
         if name is None:
             return "nothing_to_delete"
+        if expected_name is not None and name != expected_name:
+            logger.warning("The claim names %s, not %s: left alone", name, expected_name)
+            return "not_the_expected_domain"
         found = client.find_domain_by_name(name)
         if found is None:
             return "claim_never_created"
@@ -426,18 +436,21 @@ class TokenAccess(Protocol):
     def run_with_previous[T](self, operation: Callable[[DomainsApi], T]) -> T | None: ...
 
 
-def retire_domain(access: TokenAccess, ledger: Ledger, physical_id: str | None) -> str:
+def retire_domain(
+    access: TokenAccess, ledger: Ledger, physical_id: str | None, *, expected_name: str | None = None
+) -> str:
     """Delete: with the current token, then, when it does not see the domain, with the secret's previous token
     (after a move to the other Postmark account the old domain is on the old account, whose token the secret
-    kept as ``AWSPREVIOUS``). A domain neither token sees is gone: success."""
+    kept as ``AWSPREVIOUS``). A domain neither token sees is gone: success. ``expected_name``: see
+    :func:`delete_domain`."""
     if not names_a_domain(physical_id):
         return "nothing_to_delete"
     try:
-        return access.run(lambda client: delete_domain(client, ledger, physical_id))
+        return access.run(lambda client: delete_domain(client, ledger, physical_id, expected_name))
     except PostmarkDomainNotVisible as exc:
         logger.info("Postmark domain not visible with the current token (%s); trying the previous token", exc)
     try:
-        outcome = access.run_with_previous(lambda client: delete_domain(client, ledger, physical_id))
+        outcome = access.run_with_previous(lambda client: delete_domain(client, ledger, physical_id, expected_name))
     except PostmarkDomainNotVisible:
         outcome = None
     if outcome is None:
