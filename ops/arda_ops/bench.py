@@ -217,7 +217,7 @@ def _print(report: dict[str, Any]) -> None:
     for op in report["lifecycle"]["operations"]:
         flag = "" if op["seconds"] <= 1.0 else "  > 1 s!"
         print(
-            f"  {op['operation']:<66}{op['status']:<8} Postmark {op['postmark_calls']}  AWS {op['aws_calls']}"
+            f"  {op['operation']:<72}{op['status']:<8} Postmark {op['postmark_calls']}  AWS {op['aws_calls']}"
             f"  {op['seconds'] * 1000:>6.0f} ms{flag}"
         )
     print("\nNS delegation while Route 53 answers PENDING (first look immediate, then 1 s, 2 s, ... between looks)")

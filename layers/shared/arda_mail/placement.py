@@ -94,16 +94,15 @@ class ExportNames:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class PartitionPlacement:
-    """Every name of one partition's mail stack."""
+class _MailStackNames:
+    """The names every mail stack derives from its prefix :attr:`fqn` (a partition's ``{infrastructure}-{partition}``,
+    Corporate's ``Corporate``): one definition for the partition and the Corporate placements."""
 
-    partition: Partition
-    mail: MailDomainPlacement
+    __slots__ = ()
 
     @property
     def fqn(self) -> str:
-        return self.partition.fqn
+        raise NotImplementedError
 
     @property
     def stack_name(self) -> str:
@@ -112,6 +111,27 @@ class PartitionPlacement:
     @property
     def account_token_secret_name(self) -> str:
         return f"{self.fqn}-I-EmailPostmarkAccountToken"
+
+    @property
+    def ns_delegation_function_role_name(self) -> str:
+        """The NS-delegation function's role: the only principal of this stack the Platform Root role trusts."""
+        return f"{self.fqn}-EmailNsDelegationFunctionRole"
+
+    def ns_delegation_function_role_arn(self, account_id: str) -> str:
+        """The ARN the Platform Root role's trust names (path included)."""
+        return f"arn:aws:iam::{account_id}:role{FUNCTION_ROLE_PATH}{self.ns_delegation_function_role_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionPlacement(_MailStackNames):
+    """Every name of one partition's mail stack."""
+
+    partition: Partition
+    mail: MailDomainPlacement
+
+    @property
+    def fqn(self) -> str:
+        return self.partition.fqn
 
     @property
     def encryption_key_secret_name(self) -> str:
@@ -124,15 +144,6 @@ class PartitionPlacement:
     @property
     def encryption_key_fallback_role_name(self) -> str:
         return f"{self.fqn}-EmailEncryptionKeyFallbackRole"
-
-    @property
-    def ns_delegation_function_role_name(self) -> str:
-        """The NS-delegation function's role: the only principal the Platform Root role trusts."""
-        return f"{self.fqn}-EmailNsDelegationFunctionRole"
-
-    def ns_delegation_function_role_arn(self, account_id: str) -> str:
-        """The ARN the Platform Root role's trust names (path included)."""
-        return f"arn:aws:iam::{account_id}:role{FUNCTION_ROLE_PATH}{self.ns_delegation_function_role_name}"
 
     def export_values(
         self, *, zone_id: str, token_secret_arn: str, key_secret_arn: str, account_id: str
@@ -296,7 +307,7 @@ FREE_KANBAN_LABEL = "freekanban"
 
 
 @dataclass(frozen=True, slots=True)
-class CorporatePlacement:
+class CorporatePlacement(_MailStackNames):
     """Every name of the Corporate mail stack: the same shape as a partition's, under Corporate's own prefix.
 
     One Postmark domain, ``arda.<mail root>``, anchors DKIM for Corporate; the Free Kanban Tool sends from a
@@ -319,22 +330,6 @@ class CorporatePlacement:
     @property
     def postmark_account(self) -> PostmarkAccount:
         return CORPORATE_POSTMARK_ACCOUNT
-
-    @property
-    def stack_name(self) -> str:
-        return f"{self.fqn}-Email"
-
-    @property
-    def account_token_secret_name(self) -> str:
-        return f"{self.fqn}-I-EmailPostmarkAccountToken"
-
-    @property
-    def ns_delegation_function_role_name(self) -> str:
-        """The NS-delegation function's role, trusted by the Platform Root role like a partition's."""
-        return f"{self.fqn}-EmailNsDelegationFunctionRole"
-
-    def ns_delegation_function_role_arn(self, account_id: str) -> str:
-        return f"arn:aws:iam::{account_id}:role{FUNCTION_ROLE_PATH}{self.ns_delegation_function_role_name}"
 
     @property
     def mail_zone_id_export(self) -> str:
