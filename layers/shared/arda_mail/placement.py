@@ -8,6 +8,7 @@ and compares the result with this module. A unit test scans the source tree to k
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from arda_mail.partitions import Partition, PostmarkAccount, active_partition_names, get_partition
 from arda_mail.tenants import CORPORATE_LABEL, validate_tenant_slug
@@ -100,9 +101,10 @@ class _MailStackNames:
 
     __slots__ = ()
 
-    @property
-    def fqn(self) -> str:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # each placement defines its own prefix
+
+        @property
+        def fqn(self) -> str: ...
 
     @property
     def stack_name(self) -> str:
