@@ -57,7 +57,7 @@ lint: $(VENV)/.stamp ## ruff, mypy (strict on the shared layer), actionlint and 
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/actionlint
 	$(VENV)/bin/shellcheck bin/deploy bin/find-python313 .ci/run .github/actions/drift-report-issue/report-issue.sh
 
-validate: $(VENV)/.stamp $(SAM_VENV)/.stamp ## cfn-lint and sam validate --lint on both templates
+validate: $(VENV)/.stamp $(SAM_VENV)/.stamp ## cfn-lint and sam validate --lint on every template (partition, root, corporate, tenant)
 	$(VENV)/bin/cfn-lint template.yaml root/template.yaml
 	$(SAM) validate --lint --template-file template.yaml
 	$(SAM) validate --lint --template-file root/template.yaml

@@ -362,5 +362,6 @@ def corporate_placement() -> CorporatePlacement:
 
 
 def delegated_zone_names() -> tuple[str, ...]:
-    """The mail zones of every active partition: the only names the root delegation role may write."""
+    """The mail zones of every active partition, which the root delegation role may write (besides Corporate's
+    own zone, admitted by its own statement)."""
     return tuple(mail_domain_placement(name).mail_domain for name in active_partition_names())

@@ -201,15 +201,17 @@ class World:
     def _change(self, action: str, name: str, rtype: str, values: list[str], ttl: int) -> None:
         change_record_sets(self.route53, self.mail_zone_id, action, [(name, rtype, values)], ttl)
 
-    def publish_exports(self, values: dict[str, str]) -> dict[str, str]:
-        """Create a stack of the partition's name whose Outputs carry the exports (name → value)."""
+    def publish_exports(self, values: dict[str, str], outputs: dict[str, str] | None = None) -> dict[str, str]:
+        """Create a stack of the partition's name whose Outputs carry the exports (name → value) and, as plain
+        Outputs, ``outputs`` (such as ``DkimRotationPhase``, which the drift check reads)."""
         assert isinstance(self.placement, PartitionPlacement)  # Corporate's: publish_corporate_outputs
         names = {name: key for key, name in self.placement.exports.as_dict().items()}
-        outputs = {names[name]: {"Value": value, "Export": {"Name": name}} for name, value in values.items()}
+        stack_outputs: dict[str, Any] = {key: {"Value": value} for key, value in (outputs or {}).items()}
+        stack_outputs.update({names[n]: {"Value": v, "Export": {"Name": n}} for n, v in values.items()})
         template = {
             "AWSTemplateFormatVersion": "2010-09-09",
             "Resources": {"Marker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
-            "Outputs": outputs,
+            "Outputs": stack_outputs,
         }
         with warnings.catch_warnings():  # moto warns that it does not model the marker resource; nothing to model
             warnings.simplefilter("ignore")
