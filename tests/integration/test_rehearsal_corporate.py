@@ -8,11 +8,10 @@ DMARC record, Corporate's zone export, and the drift check's Corporate job while
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
 import pytest
+from support.rehearsal import run_rehearsal
 
 from arda_mail.placement import corporate_placement
 from arda_ops.handlers import REPO_ROOT
@@ -20,16 +19,7 @@ from arda_ops.loopback.accounts import CORPORATE_ACCOUNT, PARTITION_ACCOUNT
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.run(
-        [sys.executable, "-m", "arda_ops.rehearsal.cli", "--partition", "corporate", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    return run_rehearsal("--partition", "corporate", *args)
 
 
 @pytest.fixture(scope="module")

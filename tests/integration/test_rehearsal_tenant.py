@@ -4,27 +4,17 @@ a deployed partition, a verdict, nothing left running."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
 import pytest
+from support.rehearsal import run_rehearsal
 
 from arda_mail.placement import tenant_placement
 from arda_ops.handlers import REPO_ROOT
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return subprocess.run(
-        [sys.executable, "-m", "arda_ops.rehearsal.cli", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    return run_rehearsal(*args)
 
 
 @pytest.fixture(scope="module")

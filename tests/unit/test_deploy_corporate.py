@@ -11,51 +11,24 @@ from __future__ import annotations
 import tomllib
 
 import pytest
+from support.deploy_env import ALPHA002, CORPORATE, ROOT, ZONE, use_accounts, use_tools, write_accounts
 
-from arda_mail.placement import CORPORATE_INFRASTRUCTURE, CORPORATE_ONEPASSWORD_VAULT, corporate_placement
-from arda_ops import deploy, samconfig
-from arda_ops.accounts import ACCOUNTS_FILE_ENV, load_accounts
-from arda_ops.deploy import SAMCONFIG_ENV, PreflightError
+from arda_mail.placement import CORPORATE_ONEPASSWORD_VAULT, corporate_placement
+from arda_ops import deploy
+from arda_ops.accounts import load_accounts
+from arda_ops.deploy import PreflightError
 from arda_ops.handlers import REPO_ROOT
-
-CORPORATE = "444455556666"
-ALPHA002 = "123456789012"
-ROOT = "210987654321"
-ZONE = "Z0123456789ABCDEFGHIJ"
-
-
-def write_accounts(path, *, corporate: str | None = CORPORATE) -> None:
-    entries = [("PlatformRoot", ROOT), ("Alpha001", "111122223333"), ("Alpha002", ALPHA002)]
-    if corporate is not None:
-        entries.append((CORPORATE_INFRASTRUCTURE, corporate))
-    tables = [f'[infrastructure.{name}]\naccount_id = "{acct}"\nregion = "eu-west-1"' for name, acct in entries]
-    path.write_text("\n".join([*tables, f'[mail_root]\nzone_id = "{ZONE}"']) + "\n")
-    load_accounts.cache_clear()
 
 
 @pytest.fixture
 def accounts(tmp_path, monkeypatch):
-    f = tmp_path / "accounts.toml"
-    monkeypatch.setenv(ACCOUNTS_FILE_ENV, str(f))
-    write_accounts(f)
-    config = tmp_path / "samconfig.toml"
-    config.write_text(samconfig.render())
-    monkeypatch.setenv(SAMCONFIG_ENV, str(config))
-    yield f
+    yield use_accounts(tmp_path, monkeypatch)
     load_accounts.cache_clear()
 
 
 @pytest.fixture
 def tools(tmp_path, monkeypatch):
-    """``op`` and a ``make`` that records its arguments (the build bin/deploy runs)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "op").write_text("#!/bin/sh\nexit 0\n")
-    (bin_dir / "make").write_text(f'#!/bin/sh\necho "$@" >> "{tmp_path}/make.log"\n')
-    for tool in ("op", "make"):
-        (bin_dir / tool).chmod(0o755)
-    monkeypatch.setenv("PATH", str(bin_dir))
-    return tmp_path / "make.log"
+    return use_tools(tmp_path, monkeypatch)
 
 
 def corporate_caller(region, profile):

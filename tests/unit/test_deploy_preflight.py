@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from support.deploy_env import ALPHA002, ZONE, use_accounts, use_tools, write_accounts
 
-from arda_ops import deploy, samconfig
-from arda_ops.accounts import ACCOUNTS_FILE_ENV, load_accounts
+from arda_ops import deploy
+from arda_ops.accounts import load_accounts
 from arda_ops.deploy import SAMCONFIG_ENV, PreflightError
 
-REAL = "123456789012"
-CORPORATE = "444455556666"
-ZONE = "Z0123456789ABCDEFGHIJ"
+REAL = ALPHA002
 REGENERATE = "`.venv/bin/python -m arda_ops.samconfig --write`"
 
 
@@ -20,44 +19,17 @@ def me(region, profile):
     return REAL
 
 
-def write_accounts(path, zone_id=ZONE, region="eu-west-1"):
-    tables = [
-        f'[infrastructure.{name}]\naccount_id = "{acct}"\nregion = "{region}"'
-        for name, acct in [
-            ("PlatformRoot", "210987654321"),
-            ("Alpha001", "111122223333"),
-            ("Alpha002", REAL),
-            ("Corporate", CORPORATE),
-        ]
-    ]
-    path.write_text("\n".join([*tables, f'[mail_root]\nzone_id = "{zone_id}"']) + "\n")
-    load_accounts.cache_clear()
-
-
 @pytest.fixture
 def real_accounts(tmp_path, monkeypatch):
     """Real-looking accounts, and a samconfig rendered from them (what `samconfig --write` would produce)."""
-    f = tmp_path / "accounts.toml"
-    monkeypatch.setenv(ACCOUNTS_FILE_ENV, str(f))
-    write_accounts(f)
-    config = tmp_path / "samconfig.toml"
-    config.write_text(samconfig.render())
-    monkeypatch.setenv(SAMCONFIG_ENV, str(config))
-    yield f
+    yield use_accounts(tmp_path, monkeypatch)
     load_accounts.cache_clear()
 
 
 @pytest.fixture
 def tools(tmp_path, monkeypatch):
     """Exactly the tools bin/deploy calls: op and make (no aws, no sam: SAM runs in-process)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in ("op", "make"):
-        exe = bin_dir / tool
-        exe.write_text("#!/bin/sh\nexit 0\n")
-        exe.chmod(0o755)
-    monkeypatch.setenv("PATH", str(bin_dir))
-    return bin_dir
+    return use_tools(tmp_path, monkeypatch)
 
 
 def test_unknown_and_suspended_partitions():
