@@ -3,7 +3,7 @@
 Properties: ``DomainId`` (``!GetAtt PostmarkDomain.DomainId``), ``DomainName``, ``AccountTokenSecretArn``,
 ``HostedZoneId`` (the mail zone), ``ApiUrl`` (default ``https://api.postmarkapp.com``), ``Rotation`` (the template
 parameter ``DkimKeyRotation``: ``YYYY-MM`` or ``YYYY-MM-DD``; empty never rotates), ``MaxWaitSeconds`` (default 180,
-at most :data:`MAX_WAIT_CAP_S`, never beyond the function's remaining time), ``PollIntervalSeconds`` (default 5) and
+at most 285 s (``MAX_WAIT_CAP_S``), never beyond the function's remaining time), ``PollIntervalSeconds`` (default 5) and
 ``Reconcile``. Attributes: ``DkimHostName`` and ``DkimTextValue`` (the key Postmark signs with: the active one, else
 the first pending one), ``PendingDkimHostName``, ``RevokedDkimHostName``, ``DkimRotationPhase``, ``DkimRotation``.
 The PhysicalResourceId is ``dkim/<HostedZoneId>/<DomainId>``.
@@ -17,20 +17,20 @@ collide with the pending key's record the moment Postmark activates it. The hand
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.logging import Logger
 
 from arda_mail.cfn import event_summary, new_resource_helper
 from arda_mail.deadline import Deadline
+from arda_mail.dns_names import hosted_zone_id
 from arda_mail.postmark.client import DEFAULT_API_URL
 from arda_mail.postmark.dkim_rotation import future_problem, rotation_problem
-from arda_mail.postmark.dkim_service import DkimTarget, converge_dkim, retire_dkim
+from arda_mail.postmark.dkim_service import DkimTarget, converge_dkim, names_dkim_records, retire_dkim
 from arda_mail.postmark.models import MAX_ID_DIGITS, parse_physical_id
 from arda_mail.properties import InvalidPropertiesError, PropertyReader
+from arda_mail.values import Value
 
 helper = new_resource_helper()
 logger = Logger()  # service name: POWERTOOLS_SERVICE_NAME, set per function in the template
@@ -46,17 +46,9 @@ PROPERTIES = (
     "PollIntervalSeconds",
     "Reconcile",
 )
-DEFAULT_MAX_WAIT_S = 180
-#: Hard cap, below the function's 300 s timeout (as for Custom::PostmarkDomainVerification).
-MAX_WAIT_CAP_S = 285
-DEFAULT_POLL_INTERVAL_S = 5
-MAX_POLL_INTERVAL_S = 60
-_ZONE_ID = re.compile(r"[A-Z0-9]{1,32}")
-_PHYSICAL_ID = re.compile(rf"dkim/([A-Z0-9]{{1,32}})/(\d{{1,{MAX_ID_DIGITS}}})")
 
 
-@dataclass(frozen=True, slots=True)
-class DkimProperties:
+class DkimProperties(Value):
     target: DkimTarget
     rotation: str
 
@@ -81,16 +73,16 @@ def read_properties(raw: Mapping[str, Any] | None, context: Any = None, *, lenie
         reader.problem(f"DomainId must be a Postmark domain ID (at most {MAX_ID_DIGITS} digits)")
     domain_name = reader.domain("DomainName", required=True)
     secret_arn = reader.secret_arn("AccountTokenSecretArn", required=True)
-    zone_id = reader.string("HostedZoneId", required=True).removeprefix("/hostedzone/")
-    if zone_id and not _ZONE_ID.fullmatch(zone_id):
+    raw_zone_id = reader.string("HostedZoneId", required=True)
+    zone_id = hosted_zone_id(raw_zone_id) or ""
+    if raw_zone_id and not zone_id:
         reader.problem("HostedZoneId must be a Route 53 hosted zone ID")
     api_url = reader.api_url("ApiUrl", DEFAULT_API_URL)
     rotation = reader.string("Rotation").strip()
     problem = (rotation_problem(rotation) or future_problem(rotation)) if rotation else None
     if problem:
         reader.problem(f"Rotation {rotation[:20]!r} {problem}")
-    max_wait = reader.integer("MaxWaitSeconds", DEFAULT_MAX_WAIT_S, minimum=0, maximum=MAX_WAIT_CAP_S)
-    interval = reader.integer("PollIntervalSeconds", DEFAULT_POLL_INTERVAL_S, minimum=0, maximum=MAX_POLL_INTERVAL_S)
+    max_wait, interval = reader.wait()
     reader.raise_if_invalid()
     target = DkimTarget(int(domain_id), domain_name, secret_arn, zone_id, api_url, max_wait, interval)
     return DkimProperties(target, rotation)
@@ -119,8 +111,8 @@ def update(event: dict[str, Any], context: Any) -> str:
 
 @helper.delete
 def delete(event: dict[str, Any], context: Any) -> None:
-    match = _PHYSICAL_ID.fullmatch(str(event.get("PhysicalResourceId") or ""))
-    if match is None:
+    physical_id = str(event.get("PhysicalResourceId") or "")
+    if not names_dkim_records(physical_id):
         logger.info("PhysicalResourceId names no DKIM records (a Create that failed early): nothing to delete")
         return
     try:
@@ -128,10 +120,7 @@ def delete(event: dict[str, Any], context: Any) -> None:
     except InvalidPropertiesError as exc:
         logger.warning("Delete: properties unreadable, records left in place", extra={"error": str(exc)})
         return
-    # The records are where the PhysicalResourceId says (the properties may already name a replacement).
-    t = props.target
-    target = DkimTarget(int(match[2]), t.domain_name, t.secret_arn, match[1], t.api_url)
-    removed = retire_dkim(target, Deadline.from_context(context))
+    removed = retire_dkim(props.target.at(physical_id), Deadline.from_context(context))
     if removed is None:
         logger.warning("Delete: no token sees the Postmark domain; DKIM records left in place")
         return

@@ -16,7 +16,6 @@ Ownership, replacement and the previous-token Delete live in :mod:`arda_mail.pos
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.logging import Logger
@@ -38,6 +37,7 @@ from arda_mail.postmark.domain_service import (
 from arda_mail.postmark.errors import explained_failures
 from arda_mail.postmark.ownership import SecretTagLedger, owner_name
 from arda_mail.properties import PropertyReader
+from arda_mail.values import Value
 
 helper = new_resource_helper()
 logger = Logger()  # service name: POWERTOOLS_SERVICE_NAME, set per function in the template
@@ -55,8 +55,7 @@ PROPERTIES = (
 POSTMARK_ACCOUNTS = tuple(sorted(account.value for account in PostmarkAccount))
 
 
-@dataclass(frozen=True, slots=True)
-class DomainProperties:
+class DomainProperties(Value):
     spec: DomainSpec
     secret_arn: str
     api_url: str

@@ -2,7 +2,7 @@
 
 Properties: ``DomainId`` (required; ``!GetAtt PostmarkDomain.DomainId``), ``AccountTokenSecretArn`` (required),
 ``ApiUrl`` (default ``https://api.postmarkapp.com``), ``MaxWaitSeconds`` (default 180, at most
-:data:`MAX_WAIT_CAP_S`, and never beyond the function's remaining time), ``PollIntervalSeconds`` (default 5),
+285 s (``MAX_WAIT_CAP_S``), and never beyond the function's remaining time), ``PollIntervalSeconds`` (default 5),
 ``FailIfUnverified`` (default ``"false"``) and ``Reconcile``. Attributes: ``DkimVerified`` and
 ``ReturnPathVerified`` (``"true"``/``"false"``).
 
@@ -15,7 +15,6 @@ NS delegation: a lookup made before they exist can be cached negatively for abou
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.logging import Logger
@@ -29,6 +28,7 @@ from arda_mail.postmark.models import MAX_ID_DIGITS, parse_physical_id
 from arda_mail.postmark.verification import verify_until
 from arda_mail.properties import PropertyReader
 from arda_mail.reasons import one_line
+from arda_mail.values import Value
 
 helper = new_resource_helper()
 logger = Logger()  # service name: POWERTOOLS_SERVICE_NAME, set per function in the template
@@ -42,17 +42,10 @@ PROPERTIES = (
     "FailIfUnverified",
     "Reconcile",
 )
-DEFAULT_MAX_WAIT_S = 180
-#: Hard cap, below the function's 300 s timeout in template.yaml, and the template parameter's MaxValue (a template
-#: test keeps all three in step); the function's own remaining time (Deadline.from_context) caps the wait further.
-MAX_WAIT_CAP_S = 285
-DEFAULT_POLL_INTERVAL_S = 5
-MAX_POLL_INTERVAL_S = 60
 PHYSICAL_ID_PREFIX = "verification-"
 
 
-@dataclass(frozen=True, slots=True)
-class VerificationProperties:
+class VerificationProperties(Value):
     domain_id: int
     secret_arn: str
     api_url: str
@@ -84,8 +77,7 @@ def read_properties(raw: Mapping[str, Any] | None, context: Any = None) -> Verif
         )
     secret_arn = reader.secret_arn("AccountTokenSecretArn", required=True)
     api_url = reader.api_url("ApiUrl", DEFAULT_API_URL)
-    max_wait = reader.integer("MaxWaitSeconds", DEFAULT_MAX_WAIT_S, minimum=0, maximum=MAX_WAIT_CAP_S)
-    interval = reader.integer("PollIntervalSeconds", DEFAULT_POLL_INTERVAL_S, minimum=0, maximum=MAX_POLL_INTERVAL_S)
+    max_wait, interval = reader.wait()
     fail_if_unverified = reader.boolean("FailIfUnverified", False)
     reader.raise_if_invalid()
     return VerificationProperties(int(domain_id), secret_arn, api_url, max_wait, interval, fail_if_unverified)

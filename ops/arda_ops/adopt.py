@@ -33,6 +33,7 @@ from typing import Any, Final
 
 from arda_mail import log_redaction
 from arda_mail.placement import CORPORATE_SCOPE, corporate_placement, partition_placement
+from arda_mail.postmark.client import DEFAULT_API_URL
 from arda_mail.postmark.models import PostmarkDomain
 from arda_ops import deploy as deploy_wrapper
 from arda_ops.adopt_discovery import (
@@ -177,7 +178,7 @@ def prepare(
     api_url = (
         str(Resolver(template, params).value({"Ref": "PostmarkApiUrl"}))
         if "PostmarkApiUrl" in template.get("Parameters", {})
-        else "https://api.postmarkapp.com"
+        else DEFAULT_API_URL
     )
     found = discover(
         clients,

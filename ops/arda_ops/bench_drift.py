@@ -20,11 +20,11 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any
 
 from arda_mail.partitions import active_partition_names, get_partition
 from arda_mail.placement import PartitionPlacement, mail_domain_placement, partition_placement
+from arda_mail.values import replace
 from arda_ops.drift.checks import Target
 from arda_ops.drift.mail_checks import PARTITION_MAIL, partition_target
 from arda_ops.drift.probes import Endpoint

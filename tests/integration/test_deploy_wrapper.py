@@ -17,18 +17,19 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
 from support import secret_scan
 
 from arda_ops.handlers import REPO_ROOT
+from arda_ops.loopback.accounts import PARTITION_ACCOUNT, PLATFORM_ROOT_ACCOUNT
+from arda_ops.loopback.aws import MotoService
 
 TOKEN = "deploy-wrapper-token-7c1e0b4a"
 PROFILE = "Alpha002-Admin"
-PARTITION_ACCOUNT = "123456789012"  # the account moto's STS reports for any key
+# PARTITION_ACCOUNT is the account moto's STS reports for any key
 ACCOUNTS = (
-    '[infrastructure.PlatformRoot]\naccount_id = "210987654321"\nregion = "us-east-1"\n'
+    f'[infrastructure.PlatformRoot]\naccount_id = "{PLATFORM_ROOT_ACCOUNT}"\nregion = "us-east-1"\n'
     '[infrastructure.Alpha001]\naccount_id = "111122223333"\nregion = "us-east-1"\n'
-    '[infrastructure.Alpha002]\naccount_id = "{alpha002}"\nregion = "us-east-1"\n'
+    '[infrastructure.Alpha002]\naccount_id = "{alpha002}"\nregion = "us-east-1"\n'  # filled in per test
     '[mail_root]\nzone_id = "Z0123456789ABCDEFGHIJ"\n'
 )
 
@@ -41,11 +42,8 @@ def _closed_port() -> int:
 
 @pytest.fixture
 def moto_sts():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with MotoService() as moto:
+        yield moto.url
 
 
 def _render_samconfig(accounts: Path, out: Path) -> None:

@@ -12,19 +12,20 @@ import socket
 import subprocess
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from arda_mail.placement import tenant_placement
 from arda_ops.handlers import REPO_ROOT
+from arda_ops.loopback.accounts import CORPORATE_ACCOUNT, PARTITION_ACCOUNT, PLATFORM_ROOT_ACCOUNT
+from arda_ops.loopback.aws import MotoService
 
 PROFILE = "Alpha002-Admin"
-PARTITION_ACCOUNT = "123456789012"  # the account moto's STS reports for any key
+# PARTITION_ACCOUNT is the account moto's STS reports for any key
 ACCOUNTS = (
     "".join(
         f'[infrastructure.{name}]\naccount_id = "{acct}"\nregion = "us-east-1"\n'
         for name, acct in (
-            ("PlatformRoot", "210987654321"),
-            ("Corporate", "310987654321"),
+            ("PlatformRoot", PLATFORM_ROOT_ACCOUNT),
+            ("Corporate", CORPORATE_ACCOUNT),
             ("Alpha001", "111122223333"),
             ("Alpha002", PARTITION_ACCOUNT),
         )
@@ -35,9 +36,6 @@ ACCOUNTS = (
 
 @pytest.fixture
 def env(tmp_path):
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"
@@ -59,21 +57,21 @@ def env(tmp_path):
     (aws_dir / "credentials").write_text(f"[{PROFILE}]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir()
-    yield {
-        **base,
-        "PATH": f"{empty_bin}:/usr/bin:/bin",
-        "ARDA_MAIL_ACCOUNTS_FILE": str(accounts),
-        "ARDA_MAIL_SAMCONFIG": str(tmp_path / "samconfig.toml"),
-        "AWS_CONFIG_FILE": str(aws_dir / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(aws_dir / "credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_ENDPOINT_URL_STS": f"http://{host}:{port}",
-        "AWS_ENDPOINT_URL_CLOUDFORMATION": closed,
-        "AWS_ENDPOINT_URL_S3": closed,
-        "AWS_MAX_ATTEMPTS": "1",
-        "HOME": str(tmp_path),
-    }
-    server.stop()
+    with MotoService() as moto:
+        yield {
+            **base,
+            "PATH": f"{empty_bin}:/usr/bin:/bin",
+            "ARDA_MAIL_ACCOUNTS_FILE": str(accounts),
+            "ARDA_MAIL_SAMCONFIG": str(tmp_path / "samconfig.toml"),
+            "AWS_CONFIG_FILE": str(aws_dir / "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(aws_dir / "credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ENDPOINT_URL_STS": moto.url,
+            "AWS_ENDPOINT_URL_CLOUDFORMATION": closed,
+            "AWS_ENDPOINT_URL_S3": closed,
+            "AWS_MAX_ATTEMPTS": "1",
+            "HOME": str(tmp_path),
+        }
 
 
 def _run(env, *args):

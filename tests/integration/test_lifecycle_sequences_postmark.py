@@ -161,11 +161,11 @@ def _fast(fast_retries):
 @pytest.fixture(autouse=True)
 def _token_cache():
     """Powertools' parameter cache, empty before and after each test."""
-    from aws_lambda_powertools.utilities import parameters
+    from arda_mail.secrets import forget_tokens
 
-    parameters.clear_caches()
+    forget_tokens()
     yield
-    parameters.clear_caches()
+    forget_tokens()
 
 
 @pytest.fixture

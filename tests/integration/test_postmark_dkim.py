@@ -153,15 +153,14 @@ def assert_signing_key_published(dkim: Dkim) -> None:
 
 @pytest.fixture
 def dkim(loopback, events, receiver, monkeypatch) -> Dkim:
-    from aws_lambda_powertools.utilities import parameters
-
     from arda_mail.log_redaction import install as guard_botocore_logs
+    from arda_mail.secrets import forget_tokens
 
     loopback.reset()
     loopback.postmark.configure(  # settings outlive a reset: every test starts from Postmark's documented ones
         verify_lag_calls=0, rotate_text_value_key="DKIMTextValue", revoked_safe_at_activation=False
     )
-    parameters.clear_caches()
+    forget_tokens()
     monkeypatch.setenv("AWS_ENDPOINT_URL", loopback.moto.url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIADKIMHANDLERTEST")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "dkim-handler")
@@ -735,10 +734,10 @@ def test_a_failing_aws_call_at_each_step_never_rotates_twice_nor_unpublishes(dki
     """Each AWS call of a rotating Update fails persistently (after ``skip`` good ones): one response, a Reason
     naming the call when it fails, the signing key still published, and the next deploy finishes the rotation
     with exactly one rotate in all."""
-    from aws_lambda_powertools.utilities import parameters
+    from arda_mail.secrets import forget_tokens
 
     _ok(dkim.create())
-    parameters.clear_caches()  # a new execution environment: the token is read again
+    forget_tokens()  # a new execution environment: the token is read again
     aws_faults.let_through(operation, times=skip)
     aws_faults.fail(operation, error, times=10)
     response = dkim.update("2026-12", MaxWaitSeconds="20")
@@ -770,9 +769,9 @@ def test_replacing_the_domain_publishes_the_new_ones_key_and_the_cleanup_removes
 
     new = dkim.emulator.add_domain(PROD, DOMAIN, f"pm-bounces.{DOMAIN}")
     dkim.world.client("secretsmanager").put_secret_value(SecretId=dkim.secret_arn, SecretString=TOKENS[PROD])
-    from aws_lambda_powertools.utilities import parameters
+    from arda_mail.secrets import forget_tokens
 
-    parameters.clear_caches()
+    forget_tokens()
     dkim.domain_id = int(new["ID"])
     data = _ok(dkim.update("2026-12"))
     assert dkim.physical_id == f"dkim/{dkim.zone_id}/{new['ID']}" != old_physical_id

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 from support.rehearsal import run_rehearsal
 
-from arda_ops.handlers import REPO_ROOT
 
-
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return run_rehearsal(*args)
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run_rehearsal(*args, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
-def report():
-    result = _run("--json")
+def rehearsal_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("rehearsal")
+
+
+@pytest.fixture(scope="module")
+def report(rehearsal_dir: Path):
+    result = _run("--json", cwd=rehearsal_dir)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads(result.stdout), result.stdout + result.stderr
 
@@ -61,24 +65,24 @@ def test_exports_and_records(report):
     assert types == ["CNAME", "NS", "TXT", "TXT", "TXT"]
 
 
-def test_no_token_in_the_output_or_the_handler_log(report):
+def test_no_token_in_the_output_or_the_handler_log(report, rehearsal_dir):
     data, output = report
-    handler_log = (REPO_ROOT / data["handler_log"]).read_text(encoding="utf-8")
+    handler_log = (rehearsal_dir / data["handler_log"]).read_text(encoding="utf-8")
     assert "Custom::" in handler_log or "crhelper" in handler_log  # the log really holds the handlers' output
     for text in (output, handler_log):
         assert "rehearsal-postmark" not in text
         assert "revoked-token-0000" not in text
 
 
-def test_human_output_has_a_verdict():
-    result = _run("--partition", "prod", "--no-drift")
+def test_human_output_has_a_verdict(tmp_path):
+    result = _run("--partition", "prod", "--no-drift", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "Offline rehearsal of Alpha001-prod-Email" in result.stdout
     assert result.stdout.rstrip().splitlines()[-1].startswith("Verdict: PASS - all 22 steps")
 
 
-def test_rotate_shows_a_full_dkim_key_rotation():
-    result = _run("--json", "--no-drift", "--rotate")
+def test_rotate_shows_a_full_dkim_key_rotation(tmp_path):
+    result = _run("--json", "--no-drift", "--rotate", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     steps = json.loads(result.stdout)["steps"]
     dkim = [s for s in steps if s["title"].startswith("Custom::PostmarkDkim") and s["kind"] in {"Create", "Update"}]
@@ -89,7 +93,7 @@ def test_rotate_shows_a_full_dkim_key_rotation():
     assert all(s["ok"] for s in steps)
 
 
-def test_unknown_partition_exits_2():
-    result = _run("--partition", "kyle")
+def test_unknown_partition_exits_2(tmp_path):
+    result = _run("--partition", "kyle", cwd=tmp_path)
     assert result.returncode == 2
     assert "suspended" in result.stderr

@@ -9,22 +9,27 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 from support.rehearsal import run_rehearsal
 
 from arda_mail.placement import corporate_placement
-from arda_ops.handlers import REPO_ROOT
 from arda_ops.loopback.accounts import CORPORATE_ACCOUNT, PARTITION_ACCOUNT
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return run_rehearsal("--partition", "corporate", *args)
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run_rehearsal("--partition", "corporate", *args, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
-def report():
-    result = _run("--json")
+def rehearsal_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("rehearsal")
+
+
+@pytest.fixture(scope="module")
+def report(rehearsal_dir: Path):
+    result = _run("--json", cwd=rehearsal_dir)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads(result.stdout), result.stdout + result.stderr
 
@@ -82,9 +87,9 @@ def test_records_and_the_one_export(report):
     assert list(data["exports"]) == [c.mail_zone_id_export]
 
 
-def test_no_token_in_the_output_or_the_handler_log(report):
+def test_no_token_in_the_output_or_the_handler_log(report, rehearsal_dir):
     data, output = report
-    handler_log = (REPO_ROOT / data["handler_log"]).read_text(encoding="utf-8")
+    handler_log = (rehearsal_dir / data["handler_log"]).read_text(encoding="utf-8")
     assert "Custom::" in handler_log or "crhelper" in handler_log
     for text in (output, handler_log):
         assert "rehearsal-postmark" not in text

@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 from support.rehearsal import run_rehearsal
 
 from arda_mail.placement import tenant_placement
-from arda_ops.handlers import REPO_ROOT
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return run_rehearsal(*args)
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run_rehearsal(*args, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
-def report():
-    result = _run("--partition", "demo", "--tenant", "acme", "--json")
+def rehearsal_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("rehearsal")
+
+
+@pytest.fixture(scope="module")
+def report(rehearsal_dir: Path):
+    result = _run("--partition", "demo", "--tenant", "acme", "--json", cwd=rehearsal_dir)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads(result.stdout)
 
@@ -61,14 +66,14 @@ def test_the_records_table_shows_the_tenants_records_in_the_partition_zone(repor
     assert values[("TXT", tenant.mail.dmarc_host)] == values[("TXT", tenant.partition.mail.dmarc_host)]
 
 
-def test_a_reserved_slug_does_not_start():
-    result = _run("--partition", "dev", "--tenant", "kyle")
+def test_a_reserved_slug_does_not_start(tmp_path):
+    result = _run("--partition", "dev", "--tenant", "kyle", cwd=tmp_path)
     assert result.returncode == 2
     assert "tenant slug 'kyle' is reserved" in result.stderr
 
 
-def test_no_token_in_the_report_or_the_handler_log(report):
-    handler_log = (REPO_ROOT / report["handler_log"]).read_text(encoding="utf-8")
+def test_no_token_in_the_report_or_the_handler_log(report, rehearsal_dir):
+    handler_log = (rehearsal_dir / report["handler_log"]).read_text(encoding="utf-8")
     assert "Custom::PostmarkDomain" in handler_log  # the log really holds the handlers' output
     for text in (json.dumps(report), handler_log):
         assert "rehearsal-postmark" not in text

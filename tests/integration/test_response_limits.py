@@ -136,15 +136,15 @@ HANG_GUARD_S = 120
 @pytest.fixture
 def silent_secrets_manager(monkeypatch):
     """Secrets Manager accepts the connection and never answers (no moto: the endpoint is a loopback socket)."""
-    from aws_lambda_powertools.utilities import parameters
+    from arda_mail.secrets import forget_tokens
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)  # connections complete in the kernel's backlog; nothing ever reads or answers
     monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://127.0.0.1:{listener.getsockname()[1]}")
-    parameters.clear_caches()
+    forget_tokens()
     yield
-    parameters.clear_caches()
+    forget_tokens()
     listener.close()
 
 

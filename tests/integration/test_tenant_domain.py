@@ -63,16 +63,16 @@ def loopback():
 @pytest.fixture
 def world(loopback, monkeypatch):
     """dev and stage deployed and healthy; the handlers' AWS clients point at moto with their own key."""
-    from aws_lambda_powertools.utilities import parameters
+    from arda_mail.secrets import forget_tokens
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", loopback.moto.url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", HANDLER_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "handler")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    parameters.clear_caches()
+    forget_tokens()
     built = build_world(loopback, ["dev", "stage"])
     yield built
-    parameters.clear_caches()
+    forget_tokens()
 
 
 class TenantStack:
@@ -377,9 +377,9 @@ def test_a_partition_move_reaches_the_tenant_at_its_next_deploy(world, receiver)
     world.client("secretsmanager").put_secret_value(
         SecretId=stack.imports.token_secret_arn, SecretString=world.loopback.tokens["PostmarkProd"]
     )
-    from aws_lambda_powertools.utilities import parameters
+    from arda_mail.secrets import forget_tokens
 
-    parameters.clear_caches()
+    forget_tokens()
     moved_props = {**stack.domain_props, "PostmarkAccount": "PostmarkProd"}
     event = stack.events.update(DOMAIN_TYPE, DOMAIN_LOGICAL_ID, created.physical_id, moved_props, stack.domain_props)
 

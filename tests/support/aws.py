@@ -48,8 +48,7 @@ from arda_ops.loopback import accounts as loopback_accounts
 #: The partition account is moto's default account: the handler runs with its credentials.
 PARTITION_ACCOUNT = DEFAULT_ACCOUNT_ID
 assert PARTITION_ACCOUNT == loopback_accounts.PARTITION_ACCOUNT
-#: The Platform Root account (the same as every loopback world's), reached by AssumeRole (moto keeps its resources
-#: apart).
+#: The Platform Root account (the same as every loopback world's).
 PLATFORM_ROOT_ACCOUNT = loopback_accounts.PLATFORM_ROOT_ACCOUNT
 _ROUTE53_NS = "https://route53.amazonaws.com/doc/2013-04-01/"
 _STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
@@ -67,22 +66,9 @@ def _session() -> botocore.session.Session:
     return session
 
 
-def client_in(account_id: str, service: str, role_name: str = "test-setup") -> Any:
-    """A client acting in ``account_id``: the default account as is, any other through AssumeRole (moto accepts
-    any role there and keeps that account's resources apart)."""
-    session = _session()
-    if account_id == DEFAULT_ACCOUNT_ID:
-        return session.create_client(service, region_name="us-east-1")
-    creds = session.create_client("sts", region_name="us-east-1").assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/{role_name}", RoleSessionName="test-setup"
-    )["Credentials"]
-    return session.create_client(
-        service,
-        region_name="us-east-1",
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
+def client_in(account_id: str, service: str) -> Any:
+    """A client acting in ``account_id`` (moto keeps each account's resources apart), the loopback world's way."""
+    return loopback_accounts.act_in(_session().create_client(service, region_name="us-east-1"), account_id)
 
 
 class _Raw:

@@ -99,14 +99,15 @@ def fast_retries_fixture(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 @pytest.fixture(name="aws")
 def aws_fixture() -> Iterator[None]:
-    """moto for everything AWS, with Powertools' parameter cache emptied on both sides."""
-    from aws_lambda_powertools.utilities import parameters
+    """moto for everything AWS, with the account-token cache emptied on both sides."""
     from moto import mock_aws
 
-    parameters.clear_caches()
+    from arda_mail.secrets import forget_tokens
+
+    forget_tokens()
     with mock_aws():
         yield
-    parameters.clear_caches()
+    forget_tokens()
 
 
 def put_secret(name: str, value: str) -> str:

@@ -154,18 +154,12 @@ def test_route53_records_from_several_accounts(monkeypatch):
     import boto3
     from moto import mock_aws
 
+    from arda_ops.loopback.accounts import PLATFORM_ROOT_ACCOUNT, act_in
+
     with mock_aws():
         parent = boto3.client("route53", region_name="us-east-1")
         parent_id = parent.create_hosted_zone(Name="parent.test", CallerReference="p")["HostedZone"]["Id"]
-        sts = boto3.client("sts", region_name="us-east-1")
-        creds = sts.assume_role(RoleArn="arn:aws:iam::111111111111:role/x", RoleSessionName="tests")["Credentials"]
-        other = boto3.client(
-            "route53",
-            region_name="us-east-1",
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-        )
+        other = act_in(boto3.client("route53", region_name="us-east-1"), PLATFORM_ROOT_ACCOUNT)
         # a zone created by CloudFormation: moto stores its SOA in a mangled form
         cfn = boto3.client("cloudformation", region_name="us-east-1")
         template = {"Resources": {"Zone": {"Type": "AWS::Route53::HostedZone", "Properties": {"Name": "c.test"}}}}

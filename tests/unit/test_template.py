@@ -339,14 +339,15 @@ def test_samconfig_root_overrides_match_the_root_template_parameters():
 def test_verification_wait_cap_is_below_the_function_timeout(cfn):
     from arda_mail.cfn import TIMER_MARGIN_S
     from arda_mail.deadline import DEFAULT_RESERVE_S
-    from arda_ops.handlers import load_function_module
+    from arda_mail.properties import MAX_WAIT_CAP_S
 
-    module = load_function_module("postmark_domain_verification")
-    timeout = cfn["Resources"]["PostmarkDomainVerificationFunction"]["Properties"]["Timeout"]
-    # the wait, the deadline's reserve and the helper's last-resort timer all fit inside the timeout
-    assert timeout > module.MAX_WAIT_CAP_S + DEFAULT_RESERVE_S + TIMER_MARGIN_S
-    # one definition of the cap: the template's parameter admits exactly what the handler accepts
-    assert load_sam(TEMPLATE)["Parameters"]["VerificationMaxWaitSeconds"]["MaxValue"] == module.MAX_WAIT_CAP_S
+    # the wait, the deadline's reserve and the helper's last-resort timer all fit inside each waiting function's timeout
+    for function in ("PostmarkDomainVerificationFunction", "PostmarkDkimFunction"):
+        timeout = cfn["Resources"][function]["Properties"]["Timeout"]
+        assert timeout > MAX_WAIT_CAP_S + DEFAULT_RESERVE_S + TIMER_MARGIN_S, function
+    # one definition of the cap: every template's parameter admits exactly what the handlers accept
+    for template in (TEMPLATE, REPO_ROOT / "corporate" / "template.yaml", REPO_ROOT / "tenant" / "template.yaml"):
+        assert load_sam(template)["Parameters"]["VerificationMaxWaitSeconds"]["MaxValue"] == MAX_WAIT_CAP_S, template
 
 
 @pytest.mark.parametrize(

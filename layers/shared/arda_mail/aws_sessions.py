@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 from arda_mail import log_redaction
 from arda_mail.deadline import Deadline
+from arda_mail.values import Value, field
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -62,8 +62,7 @@ class AssumeRoleError(RuntimeError):
     """AssumeRole failed; the message is a one-line Reason naming the role."""
 
 
-@dataclass(frozen=True, slots=True)
-class Caller:
+class Caller(Value):
     """Who the Route 53 calls are made as, for Reasons a person can act on."""
 
     role_arn: str | None
@@ -131,8 +130,7 @@ def _shared_loader() -> Loader:
     return create_loader()
 
 
-@dataclass(frozen=True, slots=True)
-class AwsCredentials:
+class AwsCredentials(Value):
     """Temporary credentials from AssumeRole; never printed (``repr=False``)."""
 
     access_key_id: str = field(repr=False)

@@ -42,13 +42,13 @@ import string
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from arda_mail import log_redaction
 from arda_mail.aws_sessions import stack_name_from_id
 from arda_mail.reasons import one_line
+from arda_mail.values import Value, field
 
 SUCCESS = "SUCCESS"
 FAILED = "FAILED"
@@ -227,8 +227,7 @@ def send_response(response_url: str, body: bytes, *, until: float) -> bool:
     return False
 
 
-@dataclass
-class _Invocation:
+class _Invocation(Value, frozen=False):
     """One request: its event, when the Lambda times out, and the single claim on answering it."""
 
     event: dict[str, Any]

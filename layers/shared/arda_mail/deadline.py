@@ -9,8 +9,9 @@ has time left to send its own response with a clear Reason, before the response 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Protocol
+
+from arda_mail.values import Value
 
 #: Time kept back for building and sending the response after the last external call.
 DEFAULT_RESERVE_S = 3.0
@@ -26,8 +27,7 @@ class DeadlineExceededError(TimeoutError):
     """The budget ran out before the operation completed."""
 
 
-@dataclass(frozen=True, slots=True)
-class Deadline:
+class Deadline(Value):
     """An absolute point on the monotonic clock."""
 
     at: float

@@ -17,6 +17,18 @@ _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _RECORD_LABEL = re.compile(r"(_?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?|_[a-z0-9]+)")
 
 
+#: A Route 53 hosted zone ID (``Z`` and up to 31 more; the API's limit is 32 characters), with or without the
+#: ``/hostedzone/`` prefix some answers carry.
+ZONE_ID = r"[A-Z0-9]{1,32}"
+_HOSTED_ZONE_ID = re.compile(rf"(?:/hostedzone/)?({ZONE_ID})")
+
+
+def hosted_zone_id(value: str) -> str | None:
+    """``/hostedzone/Z123`` or ``Z123`` → ``Z123``; None for anything else (whitespace included)."""
+    match = _HOSTED_ZONE_ID.fullmatch(value)
+    return match.group(1) if match else None
+
+
 def label_problem(label: str) -> str | None:
     """Why ``label`` is not a valid host label, or None when it is."""
     if not label:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 from arda_mail.deadline import DeadlineExceededError
@@ -45,6 +44,7 @@ from arda_mail.route53_delegation import (
     read_properties,
     require_strict_subdomain,
 )
+from arda_mail.values import Value
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +64,7 @@ _DELETE_MESSAGES: Final = {
 OnTarget = Callable[[str], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Delegated:
+class Delegated(Value):
     """A written delegation: what the handler answers (attributes and PhysicalResourceId)."""
 
     target: DelegationTarget
@@ -92,8 +91,7 @@ class Delegated:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Undelegated:
+class Undelegated(Value):
     """What a Delete found and did, for the handler's one log line."""
 
     target: DelegationTarget

@@ -8,8 +8,9 @@ Account IDs and regions are configuration, not code: they live in ``config/accou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+from arda_mail.values import Value
 
 
 class MailStatus(StrEnum):
@@ -34,8 +35,7 @@ class SuspendedPartitionError(ValueError):
     """The partition exists but has no mail block; every consumer skips it."""
 
 
-@dataclass(frozen=True, slots=True)
-class Partition:
+class Partition(Value):
     """One Application Runtime partition as far as mail is concerned."""
 
     name: str

@@ -7,11 +7,11 @@ and compares the result with this module. A unit test scans the source tree to k
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from arda_mail.partitions import Partition, PostmarkAccount, active_partition_names, get_partition
 from arda_mail.tenants import CORPORATE_LABEL, validate_tenant_slug
+from arda_mail.values import Value
 
 #: The mail root: its apex zone lives in the Platform Root account.
 MAIL_ROOT_DOMAIN = "ardamails.com"
@@ -35,8 +35,7 @@ FUNCTION_ROLE_PATH = "/partition-mail/"
 ROOT_STACK_NAME = "PlatformRoot-ArdaMailsDelegation"
 
 
-@dataclass(frozen=True, slots=True)
-class MailDomainPlacement:
+class MailDomainPlacement(Value):
     """Names of one mail domain (a partition's, a tenant's, or Corporate's)."""
 
     mail_domain: str
@@ -72,8 +71,7 @@ class MailDomainPlacement:
         return POSTMARK_RETURN_PATH_TARGET
 
 
-@dataclass(frozen=True, slots=True)
-class ExportNames:
+class ExportNames(Value):
     """The six ``-API-`` exports: a contract with the runtime's Helm chart."""
 
     partition_mail_zone_id: str
@@ -124,8 +122,7 @@ class _MailStackNames:
         return f"arn:aws:iam::{account_id}:role{FUNCTION_ROLE_PATH}{self.ns_delegation_function_role_name}"
 
 
-@dataclass(frozen=True, slots=True)
-class PartitionPlacement(_MailStackNames):
+class PartitionPlacement(_MailStackNames, Value):
     """Every name of one partition's mail stack."""
 
     partition: Partition
@@ -205,8 +202,7 @@ class PartitionPlacement(_MailStackNames):
 TENANT_TAG_KEY = "arda:tenant"
 
 
-@dataclass(frozen=True, slots=True)
-class TenantPlacement:
+class TenantPlacement(Value):
     """Names of one tenant's own sending domain, deployed as a small stack on top of its partition's stack.
 
     The same slug on two partitions is two tenants: every name here is below the partition's.
@@ -308,8 +304,7 @@ CORPORATE_ONEPASSWORD_VAULT = "Arda-CorporateOAM"
 FREE_KANBAN_LABEL = "freekanban"
 
 
-@dataclass(frozen=True, slots=True)
-class CorporatePlacement(_MailStackNames):
+class CorporatePlacement(_MailStackNames, Value):
     """Every name of the Corporate mail stack: the same shape as a partition's, under Corporate's own prefix.
 
     One Postmark domain, ``arda.<mail root>``, anchors DKIM for Corporate; the Free Kanban Tool sends from a

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from arda_mail.dns_names import domain_problem
-from arda_mail.reasons import MAX_REASON_LENGTH
+from arda_mail.reasons import ELLIPSIS, MAX_REASON_LENGTH
 
 #: Properties CloudFormation itself adds to every custom resource.
 PROTOCOL_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
@@ -28,6 +28,14 @@ _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,5
 _TRUE_FALSE = {"true": True, "false": False}
 #: The only host the Postmark account token is ever sent to, besides loopback (tests, the offline rehearsal).
 POSTMARK_API_HOST = "api.postmarkapp.com"
+#: ``MaxWaitSeconds`` of the resources that wait for Postmark (verification, DKIM): the default, and the hard cap,
+#: below the functions' 300 s timeout in the templates and equal to the template parameters' MaxValue (template
+#: tests keep the three in step); the function's remaining time (``Deadline.from_context``) caps a wait further.
+DEFAULT_MAX_WAIT_S = 180
+MAX_WAIT_CAP_S = 285
+#: ``PollIntervalSeconds``: the default and the longest allowed.
+DEFAULT_POLL_INTERVAL_S = 5
+MAX_POLL_INTERVAL_S = 60
 #: Longest whole number a property may hold (Postmark IDs are 64-bit); longer input is refused before parsing.
 MAX_INTEGER_DIGITS = 19
 
@@ -58,8 +66,8 @@ def summarise(problems: list[str] | tuple[str, ...], limit: int = MAX_REASON_LEN
     hidden = len(problems) - len(shown)
     if not shown:
         suffix = f" (+{hidden - 1} more)" if hidden > 1 else ""
-        room = limit - len(_PREFIX) - len(suffix) - 3
-        return _PREFIX + problems[0][:room] + "..." + suffix
+        room = limit - len(_PREFIX) - len(suffix) - len(ELLIPSIS)
+        return _PREFIX + problems[0][:room] + ELLIPSIS + suffix
     return _PREFIX + "; ".join(shown) + (f" (+{hidden} more)" if hidden else "")
 
 
@@ -154,6 +162,12 @@ class PropertyReader:
             self._problems.append(f"{name} must be between {minimum} and {maximum}, got {number}")
             return default
         return number
+
+    def wait(self) -> tuple[int, int]:
+        """``MaxWaitSeconds`` and ``PollIntervalSeconds``, as every resource that waits for Postmark reads them."""
+        max_wait = self.integer("MaxWaitSeconds", DEFAULT_MAX_WAIT_S, minimum=0, maximum=MAX_WAIT_CAP_S)
+        interval = self.integer("PollIntervalSeconds", DEFAULT_POLL_INTERVAL_S, minimum=0, maximum=MAX_POLL_INTERVAL_S)
+        return max_wait, interval
 
     def string_list(self, name: str, *, required: bool = False) -> list[str]:
         value = self._props.get(name)

@@ -30,14 +30,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from arda_mail.aws_sessions import ACCESS_DENIED_CODES, Caller
 from arda_mail.deadline import Deadline
-from arda_mail.dns_names import absolute, domain_problem, is_strict_subdomain, relative
+from arda_mail.dns_names import ZONE_ID, absolute, domain_problem, hosted_zone_id, is_strict_subdomain, relative
 from arda_mail.properties import PropertyReader
+from arda_mail.values import Value
 
 if TYPE_CHECKING:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -64,8 +64,7 @@ PENDING = "PENDING"
 #: What Route 53 (``InvalidChangeBatch``) and moto (``InvalidInput``) answer to a DELETE that does not match.
 CHANGE_REJECTED_CODES = frozenset({"InvalidChangeBatch", "InvalidInput"})
 # Always used with ``fullmatch``: ``$`` would also match before a final newline.
-_ZONE_ID = re.compile(r"(?:/hostedzone/)?([A-Z0-9]{1,32})")
-_PHYSICAL_ID = re.compile(r"([A-Z0-9]{1,32})/([a-z0-9.-]{1,253})/NS")
+_PHYSICAL_ID = re.compile(rf"({ZONE_ID})/([a-z0-9.-]{{1,253}})/NS")
 PROPERTY_NAMES = (
     "DelegatedZoneName",
     "NameServers",
@@ -120,14 +119,13 @@ def normalise_name_server(value: str) -> str:
 
 def normalise_zone_id(value: str) -> str:
     """``/hostedzone/Z123`` or ``Z123`` → ``Z123``; raises ValueError for anything else (whitespace included)."""
-    match = _ZONE_ID.fullmatch(value)
-    if not match:
+    zone_id = hosted_zone_id(value)
+    if zone_id is None:
         raise ValueError(f"not a Route 53 hosted zone ID: {value!r}")
-    return match.group(1)
+    return zone_id
 
 
-@dataclass(frozen=True, slots=True)
-class NsRecord:
+class NsRecord(Value):
     """An NS record set as Route 53 holds it (values verbatim, for an exact DELETE)."""
 
     name: str
@@ -150,14 +148,12 @@ class NsRecord:
         return f"TTL {self.ttl}, {', '.join(sorted(self.normalised_values))}"
 
 
-@dataclass(frozen=True, slots=True)
-class ParentZone:
+class ParentZone(Value):
     zone_id: str
     name: str
 
 
-@dataclass(frozen=True, slots=True)
-class DelegationTarget:
+class DelegationTarget(Value):
     """Where the record lives: the parent zone's ID and the record's name. It is the PhysicalResourceId."""
 
     zone_id: str
@@ -176,8 +172,7 @@ class DelegationTarget:
         return cls(match.group(1), match.group(2))
 
 
-@dataclass(frozen=True, slots=True)
-class ChangeResult:
+class ChangeResult(Value):
     change_id: str
     status: str
 
@@ -193,8 +188,7 @@ class DeleteOutcome(StrEnum):
     ZONE_GONE = "zone-gone"
 
 
-@dataclass(frozen=True, slots=True)
-class DeleteResult:
+class DeleteResult(Value):
     outcome: DeleteOutcome
     found: NsRecord | None = None
 
@@ -202,8 +196,7 @@ class DeleteResult:
 # -- properties -----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class DelegationProperties:
+class DelegationProperties(Value):
     """The validated ``ResourceProperties`` of a ``Custom::NsDelegation``."""
 
     delegated_zone_name: str

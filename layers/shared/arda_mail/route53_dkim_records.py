@@ -29,7 +29,6 @@ import hashlib
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -37,6 +36,7 @@ from arda_mail.aws_sessions import ACCESS_DENIED_CODES
 from arda_mail.deadline import Deadline
 from arda_mail.dns_names import relative
 from arda_mail.txt_records import route53_txt_value
+from arda_mail.values import Value
 
 if TYPE_CHECKING:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -96,8 +96,7 @@ def record_text(value: str) -> str:
     return "".join(_unescape(chunk) for chunk in chunks) if chunks else value
 
 
-@dataclass(frozen=True, slots=True)
-class TxtRecordSet:
+class TxtRecordSet(Value):
     name: str
     ttl: int
     values: tuple[str, ...]

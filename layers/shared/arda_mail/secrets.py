@@ -18,7 +18,8 @@ hold the function past its own timeout. Secrets never reach the logs: :mod:`arda
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from functools import cache
+from typing import TYPE_CHECKING
 
 from arda_mail import log_redaction
 
@@ -43,7 +44,6 @@ PREVIOUS_STAGE = "AWSPREVIOUS"
 CONNECT_TIMEOUT_S = 1.0
 READ_TIMEOUT_S = 2.0
 MAX_ATTEMPTS = 3
-_PROVIDER_MARK = "_arda_mail_configured"
 
 
 def client_config() -> Config:
@@ -57,21 +57,19 @@ def client_config() -> Config:
     )
 
 
+@cache
 def _provider() -> SecretsProvider:
-    """Powertools' default Secrets Manager provider, built with :func:`client_config`.
-
-    It lives where ``get_secret`` keeps its own (``DEFAULT_PROVIDERS``), so ``parameters.clear_caches()`` still
-    empties the cache; a provider someone else put there without our configuration is replaced.
-    """
+    """Powertools' Secrets Manager provider with :func:`client_config` as its ``boto_config``, made once per process
+    (a module-level provider, as in Powertools' examples: its cache lives as long as the execution environment)."""
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
-    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
-    provider = DEFAULT_PROVIDERS.get("secrets")
-    if not getattr(provider, _PROVIDER_MARK, False):
-        provider = SecretsProvider(boto_config=client_config())
-        setattr(provider, _PROVIDER_MARK, True)
-        DEFAULT_PROVIDERS["secrets"] = provider
-    return cast("SecretsProvider", provider)
+    return SecretsProvider(boto_config=client_config())
+
+
+def forget_tokens() -> None:
+    """Drop the cached tokens with the provider and its client, as a new execution environment starts without
+    them (the tests, and the rehearsal when it moves from one function to another)."""
+    _provider.cache_clear()
 
 
 class AccountTokenError(RuntimeError):

@@ -205,8 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         print(json.dumps(matrix, separators=(",", ":")))
         return 0
+    from arda_mail.postmark.client import DEFAULT_API_URL
     from arda_ops.drift.checks import REGISTRY, description_of
-    from arda_ops.drift.runner import DEFAULT_POSTMARK_API_URL, DriftConfig, run_drift
+    from arda_ops.drift.runner import DriftConfig, run_drift
 
     if args.list_checks:
         import arda_ops.drift.mail_checks  # noqa: F401  (registers the mail checks)
@@ -227,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         corporate=args.corporate or args.corporate_only,
         dns_server=args.dns_server,
         parent_dns_server=args.parent_dns_server,
-        postmark_api_url=args.postmark_api_url or DEFAULT_POSTMARK_API_URL,
+        postmark_api_url=args.postmark_api_url or DEFAULT_API_URL,
         tokens=_token_provider(args.token_source, args.timeout),
         aws_endpoint_url=args.aws_endpoint_url,
         timeout=args.timeout,

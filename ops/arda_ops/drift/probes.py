@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from arda_mail.dns_names import relative
+
 if TYPE_CHECKING:
     import dns.message
 
@@ -197,10 +199,10 @@ class DnsProbe:
 
     def cname(self, name: str) -> str | None:
         records = self._records(name, "CNAME")
-        return _canon(str(records[0].target)) if records else None
+        return relative(str(records[0].target)) if records else None
 
     def ns(self, name: str) -> list[str]:
-        return sorted(_canon(str(r.target)) for r in self._records(name, "NS"))
+        return sorted(relative(str(r.target)) for r in self._records(name, "NS"))
 
     def addresses(self, name: str) -> list[str]:
         return [str(r.address) for r in self._records(name, "A")]
@@ -262,8 +264,8 @@ def _delegation_from(response: dns.message.Message, child: str) -> list[str]:
 
     for section in (response.answer, response.authority):
         for rrset in section:
-            if rrset.rdtype == dns.rdatatype.NS and _canon(str(rrset.name)) == child:
-                return sorted(_canon(str(r.target)) for r in rrset)
+            if rrset.rdtype == dns.rdatatype.NS and relative(str(rrset.name)) == child:
+                return sorted(relative(str(r.target)) for r in rrset)
     return []
 
 
@@ -271,10 +273,6 @@ def _refused(exc: BaseException) -> bool:
     """Whether a dnspython ``NoNameservers`` failed because a server answered REFUSED (not a timeout or SERVFAIL)."""
     errors = getattr(exc, "kwargs", {}).get("errors") or []
     return any(len(error) > 3 and str(error[3]) == "REFUSED" for error in errors)
-
-
-def _canon(name: str) -> str:
-    return name.rstrip(".").lower()
 
 
 def _short(exc: BaseException) -> str:
@@ -532,13 +530,13 @@ class AwsProbe:
             matches = [
                 z
                 for z in page.get("HostedZones", [])
-                if _canon(z["Name"]) == zone_name and not z.get("Config", {}).get("PrivateZone", False)
+                if relative(z["Name"]) == zone_name and not z.get("Config", {}).get("PrivateZone", False)
             ]
             zones = []
             for match in matches:
                 zone_id = str(match["Id"]).rsplit("/", 1)[-1]
                 servers = client.get_hosted_zone(Id=zone_id).get("DelegationSet", {}).get("NameServers", [])
-                zones.append(HostedZone(zone_id, zone_name, tuple(sorted(_canon(s) for s in servers))))
+                zones.append(HostedZone(zone_id, zone_name, tuple(sorted(relative(s) for s in servers))))
             return zones
 
         zones: list[HostedZone] = self._call("route53", target, find)

@@ -22,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from arda_mail.postmark.client import DEFAULT_API_URL
 from arda_ops.drift.checks import REGISTRY, Check, CheckContext, CheckRegistry, CheckResult, Target, Verdict
 from arda_ops.drift.probes import (
     DEFAULT_TIMEOUT_S,
@@ -38,8 +39,6 @@ from arda_ops.drift.report import DriftReport
 
 log = logging.getLogger(__name__)
 
-DEFAULT_POSTMARK_API_URL = "https://api.postmarkapp.com"
-
 
 @dataclass
 class DriftConfig:
@@ -53,7 +52,7 @@ class DriftConfig:
     dns_server: Endpoint | None = None
     #: Where the parent zone's delegation is read (None: the parent zone's own name servers).
     parent_dns_server: Endpoint | None = None
-    postmark_api_url: str = DEFAULT_POSTMARK_API_URL
+    postmark_api_url: str = DEFAULT_API_URL
     #: The Postmark token source; None: each partition's account-token secret in Secrets Manager.
     tokens: TokenProvider | None = None
     #: How AWS clients are made; None: the ambient credentials (:class:`SessionClients`).

@@ -15,7 +15,7 @@ import logging
 import urllib.request
 from typing import Any
 
-from arda_ops.loopback.accounts import CLOUDFORMATION_KEY, PARTITION_ACCOUNT, REGION
+from arda_ops.loopback.accounts import CLOUDFORMATION_KEY, PARTITION_ACCOUNT, REGION, act_in
 from arda_ops.loopback.calls import CallRecorder
 
 
@@ -69,11 +69,4 @@ class MotoService:
 
         creds = credentials or {"aws_access_key_id": CLOUDFORMATION_KEY, "aws_secret_access_key": "cloudformation"}
         settings: dict[str, Any] = {"region_name": REGION, "endpoint_url": self.url, **creds}
-        client = boto3.client(service, **settings)  # type: ignore[call-overload]
-        if account != PARTITION_ACCOUNT:
-
-            def to_account(request: Any, **_: Any) -> None:
-                request.headers["x-moto-account-id"] = account
-
-            client.meta.events.register("before-sign.*.*", to_account)
-        return client
+        return act_in(boto3.client(service, **settings), account)  # type: ignore[call-overload]

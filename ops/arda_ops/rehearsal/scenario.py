@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from arda_mail.placement import CorporatePlacement, PartitionPlacement, mail_domain_placement
+from arda_mail.secrets import forget_tokens
 from arda_mail.txt_records import route53_txt_value
 from arda_ops.cfn_protocol import CfnResponse, invoke
 from arda_ops.handlers import load_function_module
@@ -85,6 +86,8 @@ class Rehearsal:
     drift: Callable[[World], tuple[bool, list[str]]] | None = None
     #: ``--rotate``: the steps of a full DKIM key rotation while the stack is up.
     rotate: bool = False
+    #: The function the previous step invoked (see :meth:`send`).
+    last_function: str = ""
 
     # -- plumbing ---------------------------------------------------------------------------------
     def step(self, kind: str, title: str, action: Callable[[StepResult], None]) -> StepResult:
@@ -111,6 +114,11 @@ class Rehearsal:
         *,
         expect: str = "SUCCESS",
     ) -> CfnResponse:
+        if function != self.last_function:
+            # In Lambda each function is its own execution environment: none uses a token another one read. (An
+            # upper bound: a function invoked again after another one reads its token again, even if still warm.)
+            forget_tokens()
+            self.last_function = function
         with contextlib.redirect_stdout(self.handler_log or sys.stdout):
             handler = load_function_module(function).handler
             response = invoke(

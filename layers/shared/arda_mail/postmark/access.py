@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from arda_mail.deadline import Deadline
 from arda_mail.postmark.client import PostmarkClient
 from arda_mail.postmark.errors import PostmarkAuthError
 from arda_mail.secrets import PREVIOUS_STAGE, UnusableTokenError, get_account_token, get_previous_account_token
+from arda_mail.values import Value
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class PostmarkAccess:
+class PostmarkAccess(Value):
     """The secret, the API and the budget of one invocation; ``fresh`` reads the token past the cache."""
 
     secret_arn: str

@@ -41,7 +41,6 @@ import os
 import re
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, Self
 from urllib.parse import urlencode, urlsplit
 
@@ -75,6 +74,7 @@ from arda_mail.postmark.errors import (
 from arda_mail.postmark.models import DomainSummary, PostmarkDomain
 from arda_mail.properties import POSTMARK_API_HOST
 from arda_mail.reasons import one_line
+from arda_mail.values import Value
 
 DEFAULT_API_URL = f"https://{POSTMARK_API_HOST}"
 TOKEN_HEADER = "X-Postmark-Account-Token"  # noqa: S105 - a header name
@@ -97,8 +97,7 @@ _CLASS_BY_CODE: dict[int, type[PostmarkError]] = {
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class RetryPolicy(Value):
     """Retry counts, backoff and timeouts; :meth:`from_env` lets a function (or a test) tune them."""
 
     max_retries: int = 4
@@ -209,11 +208,13 @@ class _DeadlineTimeout(Timeout):
 
     def __init__(self, connect: float, read: float, deadline: Deadline | None) -> None:
         super().__init__(connect=connect, read=read)
-        self._deadline = deadline
+        self.attempt_connect_s = connect
+        self.attempt_read_s = read
+        self.deadline = deadline
 
     def clone(self) -> Timeout:  # urllib3 clones the timeout once per attempt
-        total = None if self._deadline is None else max(0.01, self._deadline.remaining())
-        return Timeout(connect=self._connect, read=self._read, total=total)
+        total = None if self.deadline is None else max(0.01, self.deadline.remaining())
+        return Timeout(connect=self.attempt_connect_s, read=self.attempt_read_s, total=total)
 
 
 def _describe_failure(exc: HTTPError) -> str:

@@ -36,7 +36,6 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Protocol
 
@@ -52,6 +51,7 @@ from arda_mail.postmark.errors import (
 from arda_mail.postmark.models import PostmarkDomain
 from arda_mail.reasons import one_line
 from arda_mail.route53_dkim_records import DKIM_LABEL, DkimRecords, RecordOutcome, key_digest
+from arda_mail.values import Value, field
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +140,7 @@ class LedgerError(RuntimeError):
     """The rotation ledger could not be read or written (the message names the secret, never its value)."""
 
 
-@dataclass
-class RotationLedger:
+class RotationLedger(Value, frozen=False):
     """The last rotation value started for a domain: tag ``arda-mail:dkim-rotation:<domain ID>`` = ``<value>`` on
     the account-token secret (beside the domain ownership tags of :mod:`arda_mail.postmark.ownership`).
 
@@ -260,8 +259,7 @@ def _denied(exc: Exception) -> bool:
     return _aws_error(exc) in ACCESS_DENIED_CODES
 
 
-@dataclass(frozen=True, slots=True)
-class DkimOutcome:
+class DkimOutcome(Value):
     """What a Create/Update leaves: the attributes CloudFormation receives."""
 
     domain: PostmarkDomain
@@ -282,8 +280,7 @@ class DkimOutcome:
         }
 
 
-@dataclass
-class DkimRotation:
+class DkimRotation(Value, frozen=False):
     """One invocation's work on one domain: Postmark through ``api``, Route 53 through ``records``."""
 
     api: DkimApi

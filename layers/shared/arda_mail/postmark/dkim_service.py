@@ -10,25 +10,29 @@ here, beside :class:`~arda_mail.postmark.dkim_rotation.DkimRotation` (the phases
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from arda_mail.aws_sessions import AwsClients
 from arda_mail.deadline import Deadline
+from arda_mail.dns_names import ZONE_ID
 from arda_mail.postmark.access import PostmarkAccess
 from arda_mail.postmark.client import PostmarkClient
 from arda_mail.postmark.dkim_rotation import DkimOutcome, DkimRotation, LedgerError, RotationLedger
 from arda_mail.postmark.errors import PostmarkAuthError, PostmarkDomainNotVisible, ResourceFailedError
 from arda_mail.postmark.errors import explained_failures as postmark_failures
+from arda_mail.postmark.models import MAX_ID_DIGITS
 from arda_mail.reasons import one_line
 from arda_mail.route53_dkim_records import DkimRecordError, DkimRecords
+from arda_mail.values import Value
 
 logger = logging.getLogger(__name__)
+PHYSICAL_ID_PREFIX = "dkim/"
+_PHYSICAL_ID = re.compile(rf"{PHYSICAL_ID_PREFIX}({ZONE_ID})/(\d{{1,{MAX_ID_DIGITS}}})")
 
 
-@dataclass(frozen=True, slots=True)
-class DkimTarget:
+class DkimTarget(Value):
     """One Postmark domain's DKIM records in one hosted zone, and how long a Create/Update may wait for Postmark."""
 
     domain_id: int
@@ -41,7 +45,21 @@ class DkimTarget:
 
     @property
     def physical_id(self) -> str:
-        return f"dkim/{self.zone_id}/{self.domain_id}"
+        return f"{PHYSICAL_ID_PREFIX}{self.zone_id}/{self.domain_id}"
+
+    def at(self, physical_id: str) -> DkimTarget:
+        """The records ``physical_id`` names, read with this target's token and API: a Delete removes what the
+        resource wrote, where it wrote it, even when the properties already name a replacement."""
+        match = _PHYSICAL_ID.fullmatch(physical_id)
+        if match is None:
+            raise ValueError(f"not a DKIM records PhysicalResourceId: {physical_id!r}")
+        return DkimTarget(int(match[2]), self.domain_name, self.secret_arn, match[1], self.api_url)
+
+
+def names_dkim_records(physical_id: str) -> bool:
+    """Whether ``physical_id`` is one :attr:`DkimTarget.physical_id` made (a Create that failed before choosing
+    its PhysicalResourceId has CloudFormation's placeholder instead)."""
+    return _PHYSICAL_ID.fullmatch(physical_id) is not None
 
 
 def converge_dkim(target: DkimTarget, rotation: str, deadline: Deadline) -> DkimOutcome:

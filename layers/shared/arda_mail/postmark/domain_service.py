@@ -35,7 +35,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from arda_mail.deadline import Deadline
@@ -51,6 +50,7 @@ from arda_mail.postmark.errors import (
 from arda_mail.postmark.models import DomainSummary, PostmarkDomain, parse_physical_id
 from arda_mail.postmark.ownership import Ledger, OwnershipError
 from arda_mail.txt_records import route53_txt_value
+from arda_mail.values import Value, replace
 
 if TYPE_CHECKING:
     from arda_mail.postmark.client import RetryPolicy
@@ -83,8 +83,7 @@ class DomainNotOursError(PostmarkError):
     """The domain exists but this resource neither created it nor was told to take it over."""
 
 
-@dataclass(frozen=True, slots=True)
-class DomainSpec:
+class DomainSpec(Value):
     """What the properties ask for."""
 
     name: str
@@ -96,8 +95,7 @@ def _bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-@dataclass(frozen=True, slots=True)
-class DomainResult:
+class DomainResult(Value):
     """The domain after the operation, and what was done to get there."""
 
     domain: PostmarkDomain

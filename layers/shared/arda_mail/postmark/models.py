@@ -8,10 +8,10 @@ an unset string and never ``null``; the parser still tolerates ``null`` and miss
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from arda_mail.postmark.errors import PostmarkResponseError as MalformedResponseError
+from arda_mail.values import Value
 
 
 def _text(data: Mapping[str, Any], key: str) -> str:
@@ -36,8 +36,7 @@ def _domain_id(data: Mapping[str, Any]) -> int:
         raise MalformedResponseError("Postmark's answer has a non-numeric domain ID") from None
 
 
-@dataclass(frozen=True, slots=True)
-class PostmarkDomain:
+class PostmarkDomain(Value):
     """The full "domain details" object (``GET``/``POST``/``PUT /domains…``)."""
 
     id: int
@@ -96,8 +95,7 @@ class PostmarkDomain:
         return bool(self.dkim_host and self.dkim_pending_host)
 
 
-@dataclass(frozen=True, slots=True)
-class DomainSummary:
+class DomainSummary(Value):
     """One item of ``GET /domains`` (the short form)."""
 
     id: int

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from arda_mail.deadline import Deadline
+from arda_mail.values import Value
 
 TAG_PREFIX = "arda-mail:postmark-domain:"
 MAX_TAG_VALUE = 256
@@ -63,8 +63,7 @@ def tag_key(domain_id: int) -> str:
     return f"{TAG_PREFIX}{int(domain_id)}"
 
 
-@dataclass
-class SecretTagLedger:
+class SecretTagLedger(Value, frozen=False):
     """The ledger in the tags of ``secret_arn``, for the resource ``owner``; tags are read once per invocation.
 
     Its client has the token reads' short timeouts and few attempts, and no retry that would outlive the deadline."""

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from arda_mail.deadline import Deadline
 from arda_mail.postmark.models import PostmarkDomain
+from arda_mail.values import Value
 
 #: Upper bound on verify rounds, whatever the interval (a zero interval is for tests).
 MAX_ROUNDS = 60
@@ -28,8 +28,7 @@ class VerifyApi(Protocol):
     def verify_return_path(self, domain_id: int) -> PostmarkDomain: ...
 
 
-@dataclass(frozen=True, slots=True)
-class VerificationResult:
+class VerificationResult(Value):
     domain: PostmarkDomain
     rounds: int
     waited_s: float
