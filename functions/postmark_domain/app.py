@@ -31,8 +31,8 @@ from arda_mail.postmark.domain_service import (
     DomainSpec,
     create_domain,
     names_a_domain,
+    reconcile_domain,
     retire_domain,
-    update_domain,
 )
 from arda_mail.postmark.errors import explained_failures
 from arda_mail.postmark.ownership import SecretTagLedger, owner_name
@@ -137,26 +137,24 @@ def update(event: dict[str, Any], context: Any) -> str:
     props = read_properties(event.get("ResourceProperties"), context)
     old = event.get("OldResourceProperties") or {}
     old_name = old.get("DomainName") if isinstance(old.get("DomainName"), str) else None
-    # A registry move, its rollback, or the property's first appearance: the deployment has just put the other
-    # account's token into the secret, so it is read past the warm function's cache.
-    account_changed = known_account(old.get("PostmarkAccount")) != props.postmark_account
+    old_account = known_account(old.get("PostmarkAccount"))
     logger.info(
-        "Update: reconciling the Postmark domain", extra={**props.loggable(), "account_changed": account_changed}
+        "Update: reconciling the Postmark domain", extra={**props.loggable(), "old_postmark_account": old_account}
     )
     deadline = Deadline.from_context(context)
-    access = PostmarkAccess(props.secret_arn, props.api_url, deadline, fresh=account_changed)
+    access = PostmarkAccess(props.secret_arn, props.api_url, deadline)
     ledger = _ledger(event, props.secret_arn, deadline)
     with explained_failures(secret_arn=props.secret_arn):
-        result = access.run(
-            lambda client: update_domain(client, ledger, event.get("PhysicalResourceId"), props.spec, old_name=old_name)
+        result = reconcile_domain(
+            access,
+            ledger,
+            event.get("PhysicalResourceId"),
+            props.spec,
+            old_name=old_name,
+            old_account=old_account,
+            new_account=props.postmark_account,
         )
         helper.Data.update(result.attributes())
-    if account_changed and known_account(old.get("PostmarkAccount")) and not result.replaced:
-        logger.warning(
-            "Update: PostmarkAccount changed but the token in the secret still sees the domain, so it stays where it "
-            "is; if the partition is meant to move, the secret does not hold the new account's token",
-            extra={"account_token_secret_arn": props.secret_arn, "domain_id": result.domain.id},
-        )
     logger.info("Update: Postmark domain ready", extra=result.summary())
     return result.physical_id
 

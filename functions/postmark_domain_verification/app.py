@@ -23,11 +23,10 @@ from arda_mail.cfn import event_summary, new_resource_helper
 from arda_mail.deadline import Deadline
 from arda_mail.postmark.access import PostmarkAccess
 from arda_mail.postmark.client import DEFAULT_API_URL
-from arda_mail.postmark.errors import ResourceFailedError, explained_failures
+from arda_mail.postmark.errors import explained_failures
 from arda_mail.postmark.models import MAX_ID_DIGITS, parse_physical_id
-from arda_mail.postmark.verification import verify_until
+from arda_mail.postmark.verification import verify_domain
 from arda_mail.properties import PropertyReader
-from arda_mail.reasons import one_line
 from arda_mail.values import Value
 
 helper = new_resource_helper()
@@ -87,15 +86,14 @@ def _verify(event: dict[str, Any], context: Any) -> str:
     props = read_properties(event.get("ResourceProperties"), context)
     logger.info(f"{event['RequestType']}: verifying the Postmark domain", extra=props.loggable())
     deadline = Deadline.from_context(context)
+    access = PostmarkAccess(props.secret_arn, props.api_url, deadline)
     with explained_failures(secret_arn=props.secret_arn):
-        result = PostmarkAccess(props.secret_arn, props.api_url, deadline).run(
-            lambda client: verify_until(
-                client,
-                props.domain_id,
-                deadline=deadline,
-                max_wait_s=props.max_wait_s,
-                interval_s=props.poll_interval_s,
-            )
+        result = verify_domain(
+            access,
+            props.domain_id,
+            max_wait_s=props.max_wait_s,
+            interval_s=props.poll_interval_s,
+            required=props.fail_if_unverified,
         )
     logger.info(
         "verification finished",
@@ -107,14 +105,6 @@ def _verify(event: dict[str, Any], context: Any) -> str:
             "waited_s": round(result.waited_s, 2),
         },
     )
-    if not result.verified and props.fail_if_unverified:
-        raise ResourceFailedError(
-            one_line(
-                f"Postmark domain {props.domain_id} ({result.domain.name}) is not verified after "
-                f"{result.waited_s:.0f} s: {result.describe_unverified()} not found by Postmark; check the records "
-                "and the NS delegation, then retry"
-            )
-        )
     helper.Data.update(result.attributes())
     return props.physical_id
 

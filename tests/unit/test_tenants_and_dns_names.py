@@ -58,22 +58,6 @@ def test_domain_problem(name, problem):
         assert problem in result
 
 
-@pytest.mark.parametrize(
-    ("name", "ok"),
-    [
-        ("_dmarc.dev.ardamails.com", True),
-        ("20260101123456pm._domainkey.dev.ardamails.com", True),
-        ("pm-bounces.dev.ardamails.com", True),
-        ("bad_label.dev.ardamails.com", False),
-        ("UPPER.dev", False),
-        ("x.", False),
-        ("", False),
-    ],
-)
-def test_record_name_problem(name, ok):
-    assert (dns_names.record_name_problem(name) is None) is ok
-
-
 def test_subdomain_and_forms():
     assert dns_names.is_strict_subdomain("dev.ardamails.com", "ardamails.com")
     assert not dns_names.is_strict_subdomain("ardamails.com", "ardamails.com")

@@ -13,12 +13,10 @@ MAX_LABEL_LENGTH = 63
 MAX_NAME_LENGTH = 253
 # Always used with fullmatch: `$` would accept a trailing newline.
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
-# Route 53 and DKIM use underscore labels (DMARC and DKIM hosts); they are valid record names.
-_RECORD_LABEL = re.compile(r"(_?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?|_[a-z0-9]+)")
 
-
-#: A Route 53 hosted zone ID (``Z`` and up to 31 more; the API's limit is 32 characters), with or without the
-#: ``/hostedzone/`` prefix some answers carry.
+#: A Route 53 hosted zone ID: upper-case letters and digits, at most 32 (the API's ``Id`` length limit,
+#: https://docs.aws.amazon.com/Route53/latest/APIReference/API_HostedZone.html); :func:`hosted_zone_id` also
+#: accepts the ``/hostedzone/`` prefix some answers carry.
 ZONE_ID = r"[A-Z0-9]{1,32}"
 _HOSTED_ZONE_ID = re.compile(rf"(?:/hostedzone/)?({ZONE_ID})")
 
@@ -62,22 +60,6 @@ def domain_problem(name: str, *, min_labels: int = 2) -> str | None:
     if labels[-1].isdigit():
         # No top-level domain is numeric (RFC 3696 section 2): this is an IP address, not a host name.
         return "is an IP address, not a host name"
-    return None
-
-
-def record_name_problem(name: str) -> str | None:
-    """Like :func:`domain_problem` but allows the underscore labels DNS records use (DMARC, DKIM)."""
-    if not name:
-        return "is empty"
-    if name.endswith("."):
-        return "must not end with a dot"
-    if name != name.lower():
-        return "must be lower case"
-    if len(name) > MAX_NAME_LENGTH:
-        return f"is {len(name)} characters long (at most {MAX_NAME_LENGTH})"
-    for label in name.split("."):
-        if len(label) > MAX_LABEL_LENGTH or not _RECORD_LABEL.fullmatch(label):
-            return f"has an invalid label {label!r}"
     return None
 
 

@@ -16,7 +16,7 @@ from arda_mail.deadline import Deadline
 from arda_mail.postmark.client import PostmarkClient
 from arda_mail.postmark.errors import PostmarkAuthError
 from arda_mail.secrets import PREVIOUS_STAGE, UnusableTokenError, get_account_token, get_previous_account_token
-from arda_mail.values import Value
+from arda_mail.values import Value, replace
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,10 @@ class PostmarkAccess(Value):
     api_url: str
     deadline: Deadline
     fresh: bool = False
+
+    def refreshed(self) -> PostmarkAccess:
+        """The same access, reading the token past the warm function's cache."""
+        return replace(self, fresh=True)
 
     def run[T](self, operation: Callable[[PostmarkClient], T]) -> T:
         token = get_account_token(self.secret_arn, force_fetch=self.fresh)

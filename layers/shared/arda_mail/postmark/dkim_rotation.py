@@ -61,7 +61,6 @@ PENDING_VERIFICATION: Final = "pending-verification"
 REVOKED_KEY_PUBLISHED: Final = "revoked-key-published"
 COMPLETE: Final = "complete"
 WAITING_FOR_PREVIOUS: Final = "waiting-for-previous"
-PHASES: Final = (IDLE, PENDING_VERIFICATION, REVOKED_KEY_PUBLISHED, COMPLETE, WAITING_FOR_PREVIOUS)
 
 LEDGER_TAG_PREFIX: Final = "arda-mail:dkim-rotation:"
 #: A ledger value ``<value>:from:<previous>:signing:<selector>`` means "rotate for <value> sent, outcome not known;

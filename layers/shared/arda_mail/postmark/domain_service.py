@@ -430,8 +430,39 @@ class TokenAccess(Protocol):
     """Runs an operation with a client for the secret's current token, or for its previous one
     (:class:`arda_mail.postmark.access.PostmarkAccess`)."""
 
+    def refreshed(self) -> TokenAccess: ...
     def run[T](self, operation: Callable[[DomainsApi], T]) -> T: ...
     def run_with_previous[T](self, operation: Callable[[DomainsApi], T]) -> T | None: ...
+
+
+def reconcile_domain(
+    access: TokenAccess,
+    ledger: Ledger,
+    physical_id: str | None,
+    spec: DomainSpec,
+    *,
+    old_name: str | None,
+    old_account: str | None,
+    new_account: str | None,
+) -> DomainResult:
+    """Update, knowing which Postmark account the registry named before (``old_account``) and now.
+
+    A registry move, its rollback, or the property's first appearance: the deployment has just put the other
+    account's token into the secret, so the token is read past the warm function's cache. When the account changed
+    but the token still sees the domain, the domain stays where it is, and a warning says the secret does not hold
+    the new account's token.
+    """
+    account_changed = old_account != new_account
+    if account_changed:
+        access = access.refreshed()
+    result = access.run(lambda client: update_domain(client, ledger, physical_id, spec, old_name=old_name))
+    if account_changed and old_account and not result.replaced:
+        logger.warning(
+            "Update: PostmarkAccount changed but the token in the secret still sees the domain, so it stays where it "
+            "is; if the partition is meant to move, the secret does not hold the new account's token (domain %s)",
+            result.domain.id,
+        )
+    return result
 
 
 def retire_domain(

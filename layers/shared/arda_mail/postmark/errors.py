@@ -13,7 +13,6 @@ from arda_mail.reasons import one_line
 
 #: ErrorCodes of the Account API that the code branches on.
 CODE_BAD_TOKEN = 10
-CODE_MAINTENANCE = 100
 CODE_DKIM_RENEWING = 505
 CODE_DOMAIN_NOT_FOUND = 510
 CODE_DOMAIN_EXISTS = 512

@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from arda_mail.deadline import Deadline
+from arda_mail.postmark.errors import ResourceFailedError
 from arda_mail.postmark.models import PostmarkDomain
+from arda_mail.reasons import one_line
 from arda_mail.values import Value
+
+if TYPE_CHECKING:
+    from arda_mail.postmark.access import PostmarkAccess
 
 #: Upper bound on verify rounds, whatever the interval (a zero interval is for tests).
 MAX_ROUNDS = 60
@@ -91,3 +96,30 @@ def verify_until(
         sleep(interval_s)
     assert domain is not None
     return VerificationResult(domain, rounds, time.monotonic() - started)
+
+
+def verify_domain(
+    access: PostmarkAccess,
+    domain_id: int,
+    *,
+    max_wait_s: float,
+    interval_s: float,
+    required: bool,
+) -> VerificationResult:
+    """:func:`verify_until` with the secret's token. Still unverified when the wait ends is a result (the drift job
+    reports it), unless ``required`` (``FailIfUnverified``): then the resource fails with a Reason naming what Postmark
+    did not find."""
+    result = access.run(
+        lambda client: verify_until(
+            client, domain_id, deadline=access.deadline, max_wait_s=max_wait_s, interval_s=interval_s
+        )
+    )
+    if required and not result.verified:
+        raise ResourceFailedError(
+            one_line(
+                f"Postmark domain {domain_id} ({result.domain.name}) is not verified after {result.waited_s:.0f} s: "
+                f"{result.describe_unverified()} not found by Postmark; check the records and the NS delegation, "
+                "then retry"
+            )
+        )
+    return result
