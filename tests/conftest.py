@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_REGION", "us-east-1")
@@ -42,6 +43,12 @@ def receiver():
 @pytest.fixture
 def events(receiver):
     return EventFactory(receiver)
+
+
+@pytest.fixture(scope="module")
+def rehearsal_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The working directory of a test module's rehearsal run (the CLI writes its handler log under it)."""
+    return tmp_path_factory.mktemp("rehearsal")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -18,11 +18,6 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def rehearsal_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("rehearsal")
-
-
-@pytest.fixture(scope="module")
 def report(rehearsal_dir: Path):
     result = _run("--partition", "demo", "--tenant", "acme", "--json", cwd=rehearsal_dir)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
