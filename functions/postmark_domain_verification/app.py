@@ -93,7 +93,6 @@ def _verify(event: dict[str, Any], context: Any) -> str:
             props.domain_id,
             max_wait_s=props.max_wait_s,
             interval_s=props.poll_interval_s,
-            required=props.fail_if_unverified,
         )
     logger.info(
         "verification finished",
@@ -105,6 +104,8 @@ def _verify(event: dict[str, Any], context: Any) -> str:
             "waited_s": round(result.waited_s, 2),
         },
     )
+    if props.fail_if_unverified:
+        result.require_verified()
     helper.Data.update(result.attributes())
     return props.physical_id
 

@@ -417,6 +417,7 @@ def test_a_postmark_account_change_alone_changes_nothing_remote(cfn, emulator, s
     assert emulator.calls() == [f"GET /domains/{created.physical_id}"]
     (warning,) = _warnings(caplog)
     assert "PostmarkAccount changed but the token in the secret still sees the domain" in warning
+    assert props["AccountTokenSecretArn"] in warning  # which secret to fix
 
 
 def test_adding_the_postmark_account_property_changes_nothing_remote(cfn, emulator, props, caplog):

@@ -106,11 +106,13 @@ def test_polling_stops_when_the_wait_runs_out(verifier, emulator, token_secrets,
     assert len(emulator.calls()) in {4, 6}  # two or three rounds of both checks
 
 
-def test_fail_if_unverified_fails_with_a_clear_reason(verifier, emulator, token_secrets, domain):
+def test_fail_if_unverified_fails_with_a_clear_reason(verifier, emulator, token_secrets, domain, caplog):
     emulator.dns.publish_txt(domain.data["DkimHostName"], domain.data["DkimRecordValue"])  # DKIM only
     props = _props(token_secrets, emulator, domain, MaxWaitSeconds="0", FailIfUnverified="true")
     response = _verify(verifier, props)
     assert response.status == "FAILED"
+    # the log keeps what the Reason cannot: the rounds and the wait, logged before the failure
+    assert any(r.getMessage() == "verification finished" for r in caplog.records)
     assert response.reason.startswith(f"Postmark domain {domain.physical_id} (dev.ardamails.com) is not verified")
     assert "Return-Path (CNAME pm-bounces.dev.ardamails.com -> pm.mtasv.net)" in response.reason
     assert "DKIM" not in response.reason.split("verified after")[1], "DKIM did verify"

@@ -430,6 +430,8 @@ class TokenAccess(Protocol):
     """Runs an operation with a client for the secret's current token, or for its previous one
     (:class:`arda_mail.postmark.access.PostmarkAccess`)."""
 
+    @property
+    def secret_arn(self) -> str: ...
     def refreshed(self) -> TokenAccess: ...
     def run[T](self, operation: Callable[[DomainsApi], T]) -> T: ...
     def run_with_previous[T](self, operation: Callable[[DomainsApi], T]) -> T | None: ...
@@ -459,8 +461,10 @@ def reconcile_domain(
     if account_changed and old_account and not result.replaced:
         logger.warning(
             "Update: PostmarkAccount changed but the token in the secret still sees the domain, so it stays where it "
-            "is; if the partition is meant to move, the secret does not hold the new account's token (domain %s)",
+            "is; if the partition is meant to move, the secret %s does not hold the new account's token (domain %s)",
+            access.secret_arn,
             result.domain.id,
+            extra={"account_token_secret_arn": access.secret_arn, "domain_id": result.domain.id},
         )
     return result
 

@@ -56,6 +56,18 @@ class VerificationResult(Value):
             "ReturnPathVerified": "true" if self.return_path_verified else "false",
         }
 
+    def require_verified(self) -> None:
+        """``FailIfUnverified``: still unverified when the wait ended fails the resource, with a Reason naming what
+        Postmark did not find (otherwise it is a result, which the drift job reports)."""
+        if not self.verified:
+            raise ResourceFailedError(
+                one_line(
+                    f"Postmark domain {self.domain.id} ({self.domain.name}) is not verified after "
+                    f"{self.waited_s:.0f} s: {self.describe_unverified()} not found by Postmark; check the records "
+                    "and the NS delegation, then retry"
+                )
+            )
+
     def describe_unverified(self) -> str:
         """What is still missing, with the record a person should check (empty when verified)."""
         domain = self.domain
@@ -99,27 +111,11 @@ def verify_until(
 
 
 def verify_domain(
-    access: PostmarkAccess,
-    domain_id: int,
-    *,
-    max_wait_s: float,
-    interval_s: float,
-    required: bool,
+    access: PostmarkAccess, domain_id: int, *, max_wait_s: float, interval_s: float
 ) -> VerificationResult:
-    """:func:`verify_until` with the secret's token. Still unverified when the wait ends is a result (the drift job
-    reports it), unless ``required`` (``FailIfUnverified``): then the resource fails with a Reason naming what Postmark
-    did not find."""
-    result = access.run(
+    """:func:`verify_until` with the secret's token, within the access's deadline."""
+    return access.run(
         lambda client: verify_until(
             client, domain_id, deadline=access.deadline, max_wait_s=max_wait_s, interval_s=interval_s
         )
     )
-    if required and not result.verified:
-        raise ResourceFailedError(
-            one_line(
-                f"Postmark domain {domain_id} ({result.domain.name}) is not verified after {result.waited_s:.0f} s: "
-                f"{result.describe_unverified()} not found by Postmark; check the records and the NS delegation, "
-                "then retry"
-            )
-        )
-    return result
