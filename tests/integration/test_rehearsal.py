@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from support.rehearsal import run_rehearsal
-
-
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return run_rehearsal(*args, cwd=cwd)
+from support.rehearsal import rehearsal_report, run_rehearsal
 
 
 @pytest.fixture(scope="module")
 def report(rehearsal_dir: Path):
-    result = _run("--json", cwd=rehearsal_dir)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return json.loads(result.stdout), result.stdout + result.stderr
+    return rehearsal_report(cwd=rehearsal_dir)
 
 
 def test_every_step_behaves_as_cloudformation_requires(report):
@@ -70,14 +63,14 @@ def test_no_token_in_the_output_or_the_handler_log(report, rehearsal_dir):
 
 
 def test_human_output_has_a_verdict(tmp_path):
-    result = _run("--partition", "prod", "--no-drift", cwd=tmp_path)
+    result = run_rehearsal("--partition", "prod", "--no-drift", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "Offline rehearsal of Alpha001-prod-Email" in result.stdout
     assert result.stdout.rstrip().splitlines()[-1].startswith("Verdict: PASS - all 22 steps")
 
 
 def test_rotate_shows_a_full_dkim_key_rotation(tmp_path):
-    result = _run("--json", "--no-drift", "--rotate", cwd=tmp_path)
+    result = run_rehearsal("--json", "--no-drift", "--rotate", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     steps = json.loads(result.stdout)["steps"]
     dkim = [s for s in steps if s["title"].startswith("Custom::PostmarkDkim") and s["kind"] in {"Create", "Update"}]
@@ -89,6 +82,6 @@ def test_rotate_shows_a_full_dkim_key_rotation(tmp_path):
 
 
 def test_unknown_partition_exits_2(tmp_path):
-    result = _run("--partition", "kyle", cwd=tmp_path)
+    result = run_rehearsal("--partition", "kyle", cwd=tmp_path)
     assert result.returncode == 2
     assert "suspended" in result.stderr

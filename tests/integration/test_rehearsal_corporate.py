@@ -8,25 +8,18 @@ DMARC record, Corporate's zone export, and the drift check's Corporate job while
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from support.rehearsal import run_rehearsal
+from support.rehearsal import rehearsal_report
 
 from arda_mail.placement import corporate_placement
 from arda_ops.loopback.accounts import CORPORATE_ACCOUNT, PARTITION_ACCOUNT
 
 
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return run_rehearsal("--partition", "corporate", *args, cwd=cwd)
-
-
 @pytest.fixture(scope="module")
 def report(rehearsal_dir: Path):
-    result = _run("--json", cwd=rehearsal_dir)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return json.loads(result.stdout), result.stdout + result.stderr
+    return rehearsal_report("--partition", "corporate", cwd=rehearsal_dir)
 
 
 def test_every_step_behaves_as_cloudformation_requires(report):

@@ -4,24 +4,18 @@ a deployed partition, a verdict, nothing left running."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from support.rehearsal import run_rehearsal
+from support.rehearsal import rehearsal_report, run_rehearsal
 
 from arda_mail.placement import tenant_placement
 
 
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return run_rehearsal(*args, cwd=cwd)
-
-
 @pytest.fixture(scope="module")
 def report(rehearsal_dir: Path):
-    result = _run("--partition", "demo", "--tenant", "acme", "--json", cwd=rehearsal_dir)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return json.loads(result.stdout)
+    data, _ = rehearsal_report("--partition", "demo", "--tenant", "acme", cwd=rehearsal_dir)
+    return data
 
 
 def test_the_tenant_lifecycle_passes(report):
@@ -62,7 +56,7 @@ def test_the_records_table_shows_the_tenants_records_in_the_partition_zone(repor
 
 
 def test_a_reserved_slug_does_not_start(tmp_path):
-    result = _run("--partition", "dev", "--tenant", "kyle", cwd=tmp_path)
+    result = run_rehearsal("--partition", "dev", "--tenant", "kyle", cwd=tmp_path)
     assert result.returncode == 2
     assert "tenant slug 'kyle' is reserved" in result.stderr
 

@@ -4,10 +4,12 @@ writes its handler log under ``.rehearsal/`` of its working directory)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def run_rehearsal(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -21,3 +23,10 @@ def run_rehearsal(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         timeout=240,
         check=False,
     )
+
+
+def rehearsal_report(*args: str, cwd: Path) -> tuple[dict[str, Any], str]:
+    """A ``--json`` run that must pass: its report, and everything it printed (for the token checks)."""
+    result = run_rehearsal(*args, "--json", cwd=cwd)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads(result.stdout), result.stdout + result.stderr
